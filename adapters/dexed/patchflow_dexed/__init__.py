@@ -1,0 +1,6 @@
+"""patchflow adapter for Dexed (Yamaha DX7): parameters, sysex presets and rendering through ``dexed-py``."""
+
+from .parameters import DX7_PARAMETERS
+from .synth import SYNTH_ID, DexedSynth
+
+__all__ = ["DX7_PARAMETERS", "SYNTH_ID", "DexedSynth"]

@@ -1,0 +1,1 @@
+"""patchflow adapter for u-he Diva."""

@@ -1,0 +1,1 @@
+"""Hook implementations registering the generic VST3 synth."""

@@ -1,0 +1,40 @@
+"""The ``patchflow`` command line.
+
+Every module in this package that defines ``register(app)`` contributes its commands; plugins add theirs through
+the ``register_commands`` hook.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from .app import app, console
+
+
+def _register_builtin_commands() -> None:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name in {"app"} or info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(app)
+
+
+def _register_plugin_commands() -> None:
+    from ..plugins import plugin_manager
+
+    plugin_manager().hook.register_commands(cli=app)
+
+
+_register_builtin_commands()
+_register_plugin_commands()
+
+
+def main() -> None:
+    """Entry point of the ``patchflow`` executable."""
+    app()
+
+
+__all__ = ["app", "console", "main"]

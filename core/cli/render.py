@@ -1,0 +1,58 @@
+"""``patchflow render``: play a preset file through its synth into a WAV file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import console, friendly_errors
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``render`` command to ``app``."""
+
+    @app.command()
+    @friendly_errors
+    def render(
+        synth: str = typer.Argument(..., help="Synth id (see `patchflow synths`)."),
+        preset_file: Path = typer.Argument(..., help="A preset file the synth's parsers can read."),
+        index: int = typer.Option(0, "--index", "-i", help="Which preset of a multi-preset file (bank)."),
+        out: Path = typer.Option(..., "--out", "-o", help="WAV file to write."),
+        note: int = typer.Option(60, help="MIDI note."),
+        velocity: int = typer.Option(100, help="MIDI velocity."),
+        note_seconds: float = typer.Option(3.0, help="Seconds the key is held."),
+        total_seconds: float = typer.Option(4.0, help="Seconds recorded."),
+        sample_rate: int = typer.Option(22050, help="Sample rate in Hz."),
+        normalise: bool = typer.Option(False, help="Scale the peak to just below full scale."),
+    ) -> None:
+        """Render one preset of PRESET_FILE to a WAV file."""
+        from ..audio import write_wav
+        from ..errors import PatchflowError
+        from ..plugins import get_synth, parse_preset_file
+        from ..synth import RenderSettings
+
+        engine = get_synth(synth)
+        result = parse_preset_file(preset_file, synth)
+        if not result.presets:
+            raise PatchflowError(f"{preset_file}: no readable preset")
+        positions = [p.source.index if p.source and p.source.index is not None else i
+                     for i, p in enumerate(result.presets)]
+        if index not in positions:
+            raise PatchflowError(f"{preset_file}: no readable preset at index {index} "
+                                 f"(readable: {_ranges(positions)})")
+        preset = result.presets[positions.index(index)]
+        settings = RenderSettings(note, velocity, note_seconds, total_seconds, sample_rate)
+        audio = engine.render_with(preset, settings)
+        gain = write_wav(out, audio, sample_rate, normalise=normalise)
+        peak = float(abs(audio).max()) if audio.size else 0.0
+        console.print(f"Rendered [bold]{preset.name}[/] ({preset.source}) -> {out} "
+                      f"({len(audio) / sample_rate:.2f} s, peak {peak:.3f}, gain {gain:.3f})")
+
+
+def _ranges(values: list[int]) -> str:
+    values = sorted(values)
+    if not values:
+        return "none"
+    return f"{values[0]}-{values[-1]}" if values == list(range(values[0], values[-1] + 1)) else \
+        ", ".join(map(str, values))

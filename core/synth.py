@@ -1,0 +1,102 @@
+"""The abstract synthesizer every adapter implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from .parameters import ParameterSpec, ParameterTable
+from .presets import Preset
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How one note is played and recorded (SPEC: note held 3 s, 4 s recorded, 22050 Hz).
+
+    Attributes:
+        note: MIDI note number.
+        velocity: MIDI velocity, 1-127.
+        note_seconds: How long the key is held.
+        total_seconds: Length of the recording (the release continues after ``note_seconds``).
+        sample_rate: Output sample rate in Hz.
+    """
+
+    note: int = 60
+    velocity: int = 100
+    note_seconds: float = 3.0
+    total_seconds: float = 4.0
+    sample_rate: int = 22050
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.note <= 127:
+            raise ValueError(f"note must be a MIDI note 0-127, got {self.note}")
+        if not 1 <= self.velocity <= 127:
+            raise ValueError(f"velocity must be 1-127, got {self.velocity}")
+        if not 0 < self.note_seconds <= self.total_seconds:
+            raise ValueError("need 0 < note_seconds <= total_seconds")
+        if self.sample_rate <= 0:
+            raise ValueError("sample_rate must be positive")
+
+    @property
+    def num_samples(self) -> int:
+        """Samples in one rendering."""
+        return int(round(self.total_seconds * self.sample_rate))
+
+
+class Synth(ABC):
+    """A synthesizer patchflow can learn: parameter specs, a default preset, and a renderer.
+
+    Subclasses set :attr:`id` and :attr:`display_name` and implement :meth:`parameter_specs`,
+    :meth:`default_preset` and :meth:`render`. A ``Synth`` instance need not be thread-safe: parallel code creates
+    one instance per worker (instances must therefore be cheap to create, or create their engine lazily).
+    """
+
+    #: Stable identifier used on the command line and in stores (``dexed``).
+    id: str = ""
+    #: Human-readable name (``Dexed (DX7)``).
+    display_name: str = ""
+
+    @abstractmethod
+    def parameter_specs(self) -> Sequence[ParameterSpec]:
+        """Every parameter of the synth, in a fixed order."""
+
+    @cached_property
+    def parameters(self) -> ParameterTable:
+        """The parameter specs as a name-indexed :class:`ParameterTable`."""
+        return ParameterTable(self.parameter_specs())
+
+    def default_preset(self) -> Preset:
+        """A preset that makes sound; the base for parameters a dataset does not learn."""
+        return Preset(synth=self.id, name="default", values=dict(zip(self.parameters.names,
+                                                                     self.parameters.defaults().tolist())))
+
+    @abstractmethod
+    def render(
+        self,
+        preset: Preset,
+        note: int = 60,
+        velocity: int = 100,
+        note_seconds: float = 3.0,
+        total_seconds: float = 4.0,
+        sample_rate: int = 22050,
+    ) -> np.ndarray:
+        """Play one note with ``preset`` and return mono float32 audio of ``total_seconds * sample_rate`` samples.
+
+        Raises:
+            RenderError: The synth cannot render this preset.
+        """
+
+    def render_with(self, preset: Preset, settings: RenderSettings) -> np.ndarray:
+        """:meth:`render` with a :class:`RenderSettings`."""
+        return self.render(preset, settings.note, settings.velocity, settings.note_seconds,
+                           settings.total_seconds, settings.sample_rate)
+
+    def close(self) -> None:
+        """Release engine resources (plugins, threads). The default does nothing."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id!r}>"
