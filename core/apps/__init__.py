@@ -1,0 +1,1 @@
+"""Applications of a trained model: sound matching, macro-controls, exploration, export."""

@@ -1,0 +1,1 @@
+"""Datasets: the zarr store of rendered presets, its builder, and loaders for training."""

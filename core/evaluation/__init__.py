@@ -1,0 +1,1 @@
+"""Evaluation: parameter and audio metrics, reference rows, reports."""

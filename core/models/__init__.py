@@ -1,0 +1,1 @@
+"""Trainable models: baselines, auto-encoders and the flow models of the method."""

@@ -1,0 +1,1 @@
+"""File templates (such as the adapter skeleton written by ``patchflow new-adapter``)."""

@@ -1,0 +1,1 @@
+"""A reusable test suite that synth adapters run against themselves."""
