@@ -1,0 +1,34 @@
+"""``patchflow new-adapter``: write the skeleton of an adapter for a new synth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import console, friendly_errors
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``new-adapter`` command to ``app``."""
+
+    @app.command("new-adapter")
+    @friendly_errors
+    def new_adapter(
+        name: str = typer.Argument(..., help="Id of the new synth: lowercase letters, digits, underscores."),
+        directory: Path = typer.Option(None, "--dir", "-d",
+                                       help="Folder to create (default: ./patchflow-NAME)."),
+        display_name: str = typer.Option(None, "--display-name", help="Human-readable synth name."),
+        force: bool = typer.Option(False, "--force", help="Overwrite files that already exist."),
+    ) -> None:
+        """Write a pip-installable adapter for a new synth: a working numpy synth, a preset format and tests."""
+        from ..templates import AdapterNames, write_adapter
+
+        names = AdapterNames.from_synth_id(name, display_name)
+        target = directory if directory is not None else Path.cwd() / names.dist
+        files = write_adapter(name, target, display_name=display_name, overwrite=force)
+        for path in files:
+            console.print(f"  wrote {path}", highlight=False)
+        console.print(f"\nAdapter [bold]{names.dist}[/] for synth [bold]{names.synth_id}[/] written to {target}.\n"
+                      f"Next: pip install -e {target}  then  patchflow synths  and  pytest {target}",
+                      highlight=False)
