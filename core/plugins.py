@@ -7,6 +7,7 @@ print each hook call to stderr.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import threading
@@ -57,6 +58,7 @@ def plugin_manager() -> pluggy.PluginManager:
         if _manager is None:
             pm = pluggy.PluginManager(hookspecs.PROJECT)
             pm.add_hookspecs(hookspecs)
+            pm.register(importlib.import_module("patchflow.models.plugin"), name="patchflow.models")
             _load_entry_points(pm)
             if os.environ.get(ENV_TRACE):
                 pm.trace.root.setwriter(sys.stderr.write)

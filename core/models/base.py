@@ -1,0 +1,28 @@
+"""Common ground of the built-in models: ``forward`` computes the losses (so DistributedDataParallel can wrap a
+model) and predictions switch to evaluation mode temporarily."""
+
+from __future__ import annotations
+
+import torch
+
+from ..model import SynthModel
+from .config import ModelConfig
+
+
+class ConfiguredModel(SynthModel):
+    """A :class:`~patchflow.model.SynthModel` built from a :class:`ModelConfig`.
+
+    Attributes:
+        config: The configuration the model was built from.
+        description: One line shown by ``patchflow models``.
+    """
+
+    description: str = ""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config.n_params)
+        self.config = config
+
+    def forward(self, batch: dict[str, torch.Tensor], beta: float = 1.0) -> dict[str, torch.Tensor]:
+        """Same as :meth:`loss` (the entry point used by the trainer and by DistributedDataParallel)."""
+        return self.loss(batch, beta=beta)
