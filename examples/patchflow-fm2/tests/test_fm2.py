@@ -1,0 +1,104 @@
+"""Tests of the FM2 (two-operator FM) adapter, run against the installed package and the real patchflow registry."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import patchflow
+from patchflow import PresetFormatError, RenderSettings
+from patchflow.plugins import find_writer, parse_preset_file
+from patchflow_fm2 import SYNTH_ID, Fm2Synth
+
+SHORT = RenderSettings(note=57, note_seconds=0.3, total_seconds=0.5, sample_rate=16000)
+
+
+@pytest.fixture(scope="module")
+def synth() -> Fm2Synth:
+    return patchflow.get_synth(SYNTH_ID)
+
+
+@pytest.fixture(scope="module")
+def factory_bank() -> Path:
+    return Path(str(resources.files("patchflow_fm2") / "factory.json"))
+
+
+def test_the_entry_point_registers_the_synth(synth):
+    assert type(synth) is Fm2Synth
+    assert SYNTH_ID in patchflow.plugins.synth_classes()
+
+
+def test_parameter_specs_are_sane(synth):
+    table = synth.parameters
+    assert len(table) > 0
+    assert len(set(table.names)) == len(table)
+    defaults = table.defaults()
+    np.testing.assert_array_equal(table.clamp(defaults), defaults)
+    np.testing.assert_allclose(table.to_native(table.to_normalised(defaults)), defaults)
+
+
+def test_the_default_preset_renders_audible_bounded_audio(synth):
+    audio = synth.render_with(synth.default_preset(), SHORT)
+    assert audio.dtype == np.float32
+    assert audio.shape == (SHORT.num_samples,)
+    assert np.all(np.isfinite(audio))
+    assert 0.01 < np.max(np.abs(audio)) <= 1.0
+
+
+def test_rendering_is_deterministic(synth):
+    preset = synth.default_preset()
+    np.testing.assert_array_equal(synth.render_with(preset, SHORT), synth.render_with(preset, SHORT))
+
+
+@pytest.mark.parametrize("name", [spec.name for spec in Fm2Synth().parameters])
+def test_every_parameter_changes_the_sound(synth, name):
+    table = synth.parameters
+    spec = table[name]
+    base = synth.default_preset()
+    low = base.with_values(table.subset([name]), np.array([spec.native_low]))
+    high = base.with_values(table.subset([name]), np.array([spec.native_high]))
+    assert not np.allclose(synth.render_with(low, SHORT), synth.render_with(high, SHORT), atol=1e-4)
+
+
+def test_the_factory_bank_parses_without_problems(factory_bank):
+    result = parse_preset_file(factory_bank)
+    assert result.problems == []
+    assert len(result.presets) >= 2
+    assert {p.synth for p in result.presets} == {SYNTH_ID}
+    assert [p.source.index for p in result.presets] == list(range(len(result.presets)))
+
+
+def test_presets_survive_a_write_read_round_trip(factory_bank, tmp_path):
+    presets = parse_preset_file(factory_bank).presets
+    written = find_writer(SYNTH_ID, tmp_path / "copy.json").write(presets, tmp_path / "copy.json")
+    again = parse_preset_file(written).presets
+    assert [(p.name, p.values, p.tags) for p in again] == [(p.name, p.values, p.tags) for p in presets]
+
+
+def test_a_broken_file_raises_a_clear_error(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"format": "' + SYNTH_ID + '-presets", "version": 1, "presets": [', encoding="utf-8")
+    with pytest.raises(PresetFormatError, match="broken.json"):
+        parse_preset_file(path)
+
+
+def test_bad_presets_are_reported_and_skipped_or_clamped(synth, tmp_path):
+    name = synth.parameters.names[-1]
+    high = synth.parameters[name].native_high
+    document = {"format": f"{SYNTH_ID}-presets", "version": 1, "presets": [
+        {"name": "good", "values": {}},
+        {"name": "unknown knob", "values": {"no_such_knob": 1}},
+        {"name": "not a number", "values": {name: "loud"}},
+        {"name": "too high", "values": {name: high + 10}},
+    ]}
+    path = tmp_path / "mixed.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    result = parse_preset_file(path)
+    assert [p.name for p in result.presets] == ["good", "too high"]
+    assert result.presets[1].values[name] == high and result.presets[1].flags
+    assert [(p.index, p.kind) for p in result.problems] == [
+        (1, "unknown-parameter"), (2, "bad-value"), (3, "out-of-range")]
