@@ -1,0 +1,146 @@
+"""Synth-in-the-loop refinement: score candidate presets by rendering them, then search around the best.
+
+The model proposes; the synth decides. Candidates (the model's prediction, samples around it in the latent
+space, nearest training presets) are rendered through the real synth, ranked by spectral convergence to the
+target, and the best ones are improved by CMA-ES (the ``cma`` package) inside ``[0, 1]^P`` until a time budget is
+spent. Parameter vectors are snapped to the synth's native grid before rendering, and renders are cached by their
+native values, since many nearby vectors play the same sound.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..evaluation.metrics import SpectrogramSettings, level_matched, magnitude_mel, spectral_convergence
+from ..evaluation.rendering import ParallelRenderer, presets_from_normalised
+from ..parameters import ParameterTable
+from ..presets import Preset
+
+
+@dataclass
+class Candidate:
+    """A parameter vector with its audio distance to the target.
+
+    Attributes:
+        params: Normalised learned parameters ``(P,)``.
+        distance: Spectral convergence of its rendering to the target (lower is better).
+        origin: Where it came from (``model``, ``latent``, ``retrieval``, ``refined``...).
+    """
+
+    params: np.ndarray
+    distance: float
+    origin: str
+
+
+@dataclass
+class AudioObjective:
+    """Spectral convergence between a target and the synth's rendering of candidate parameters.
+
+    Args:
+        target_audio: The sound to match, mono, at the renderer's sample rate and length.
+        renderer: Renders presets with the right note, velocity and lengths.
+        base: Preset supplying every parameter that is not learned.
+        table: Specs of the learned parameters, in column order.
+        spectrogram: Spectrogram settings of the distance.
+        match_level: Scale each rendering by its least-squares gain first (for targets of arbitrary level, such
+            as recordings); leave off when the target is a rendering of the same synth.
+    """
+
+    target_audio: np.ndarray
+    renderer: ParallelRenderer
+    base: Preset
+    table: ParameterTable
+    spectrogram: SpectrogramSettings
+    match_level: bool = False
+    renders: int = 0
+    _target: np.ndarray = field(init=False, repr=False)
+    _cache: dict[bytes, float] = field(init=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._target = magnitude_mel(self.target_audio, self.spectrogram)
+
+    def distances_of_audio(self, audio: np.ndarray) -> np.ndarray:
+        """Spectral convergence of each rendering ``(N, samples)`` to the target."""
+        spec = magnitude_mel(audio, self.spectrogram)
+        target = np.broadcast_to(self._target, spec.shape)
+        if self.match_level:
+            spec = level_matched(target, spec)
+        return spectral_convergence(target, spec)
+
+    def __call__(self, params: np.ndarray) -> np.ndarray:
+        """Distances ``(N,)`` of normalised parameter vectors ``(N, P)`` (rendering only unseen native values)."""
+        params = np.clip(np.atleast_2d(np.asarray(params, dtype=np.float64)), 0.0, 1.0)
+        keys = [row.tobytes() for row in self.table.to_native(params)]
+        todo = sorted({i for i, key in enumerate(keys) if key not in self._cache})
+        unique: dict[bytes, int] = {}
+        for i in todo:
+            unique.setdefault(keys[i], i)
+        if unique:
+            rows = list(unique.values())
+            audio = self.renderer.render(presets_from_normalised(self.base, self.table, params[rows]))
+            self.renders += len(rows)
+            for key, value in zip(unique, self.distances_of_audio(audio)):
+                self._cache[key] = float(value)
+        return np.array([self._cache[key] for key in keys])
+
+    def rank(self, params: np.ndarray, origin: str | Sequence[str]) -> list[Candidate]:
+        """Score parameter vectors and return them as candidates, best first."""
+        params = np.atleast_2d(params)
+        origins = [origin] * len(params) if isinstance(origin, str) else list(origin)
+        scores = self(params)
+        order = np.argsort(scores, kind="stable")
+        return [Candidate(np.clip(params[i], 0, 1).astype(np.float64), float(scores[i]), origins[i]) for i in order]
+
+    def render(self, params: np.ndarray) -> np.ndarray:
+        """Audio ``(N, samples)`` of normalised parameter vectors."""
+        return self.renderer.render(presets_from_normalised(self.base, self.table, np.atleast_2d(params)))
+
+
+def refine(objective: AudioObjective, starts: Sequence[Candidate], budget_seconds: float, *, top: int = 3,
+           sigma: float = 0.1, seed: int = 0) -> list[Candidate]:
+    """Improve the best ``top`` candidates with CMA-ES in ``[0, 1]^P`` until ``budget_seconds`` is spent.
+
+    The budget is shared evenly between the starts; a start whose search converges early hands its time on.
+
+    Args:
+        objective: Scores parameter vectors by rendering them.
+        starts: Scored candidates (any order); the ``top`` best are refined.
+        budget_seconds: Wall-clock time to spend (0 returns the starts, best first).
+        top: Number of starting points.
+        sigma: Initial CMA-ES step size in normalised units.
+        seed: Seed of the search.
+
+    Returns:
+        Every start and the best point found from each, best first.
+    """
+    import cma
+
+    ranked = sorted(starts, key=lambda c: c.distance)
+    if budget_seconds <= 0 or not ranked:
+        return ranked
+    found = list(ranked)
+    deadline = time.monotonic() + budget_seconds
+    chosen = ranked[:max(1, top)]
+    for n, start in enumerate(chosen):
+        now = time.monotonic()
+        if now >= deadline:
+            break
+        stop_at = now + (deadline - now) / (len(chosen) - n)
+        x0 = np.clip(start.params, 0.02, 0.98)
+        es = cma.CMAEvolutionStrategy(x0, sigma, {"bounds": [0.0, 1.0], "seed": seed + n + 1, "verbose": -9,
+                                                  "tolfun": 1e-6, "tolflatfitness": 20})
+        best = start
+        while time.monotonic() < stop_at and not es.stop():
+            xs = es.ask()
+            scores = objective(np.array(xs))
+            es.tell(xs, scores.tolist())
+            i = int(np.argmin(scores))
+            if scores[i] < best.distance:
+                best = Candidate(np.clip(np.asarray(xs[i], dtype=np.float64), 0, 1), float(scores[i]), "refined")
+        if best is not start:
+            found.append(best)
+    return sorted(found, key=lambda c: c.distance)
