@@ -22,9 +22,11 @@ import pluggy
 from . import hookspecs
 from .errors import PluginError, PresetFormatError, UnknownSynthError
 from .formats import PresetParser, PresetWriter
-from .presets import ParseResult, Preset
+from .presets import ParseProblem, ParseResult, Preset
 from .synth import Synth
 
+#: The ``synth`` of parsers and writers that handle presets of every synth (the built-in JSON format).
+ANY_SYNTH = "*"
 ENV_PLUGINS = "PATCHFLOW_PLUGINS"
 ENV_TRACE = "PATCHFLOW_TRACE_PLUGINS"
 
@@ -59,6 +61,7 @@ def plugin_manager() -> pluggy.PluginManager:
             pm = pluggy.PluginManager(hookspecs.PROJECT)
             pm.add_hookspecs(hookspecs)
             pm.register(importlib.import_module("patchflow.models.plugin"), name="patchflow.models")
+            pm.register(importlib.import_module("patchflow.builtin_plugins"), name="patchflow.builtin")
             _load_entry_points(pm)
             if os.environ.get(ENV_TRACE):
                 pm.trace.root.setwriter(sys.stderr.write)
@@ -189,13 +192,13 @@ def _check_writer(writer: Any) -> PresetWriter:
 def preset_parsers(synth: str | None = None) -> list[PresetParser]:
     """Registered parsers (of one synth if given), in the order they are tried."""
     parsers = list(reversed(_collect("register_preset_parsers", _check_parser)))
-    return [p for p in parsers if synth is None or p.synth == synth]
+    return [p for p in parsers if synth is None or p.synth in (synth, ANY_SYNTH)]
 
 
 def preset_writers(synth: str | None = None) -> list[PresetWriter]:
     """Registered writers (of one synth if given)."""
     writers = list(reversed(_collect("register_preset_writers", _check_writer)))
-    return [w for w in writers if synth is None or w.synth == synth]
+    return [w for w in writers if synth is None or w.synth in (synth, ANY_SYNTH)]
 
 
 def find_parser(path: str | Path, synth: str | None = None) -> PresetParser:
@@ -227,6 +230,15 @@ def parse_preset_file(path: str | Path, synth: str | None = None) -> ParseResult
     parser = find_parser(path, synth)
     result = parser.parse(Path(path))
     result.parser = result.parser or parser.name
+    if synth is not None and parser.synth == ANY_SYNTH:
+        others = [p for p in result.presets if p.synth != synth]
+        if others:
+            result.presets = [p for p in result.presets if p.synth == synth]
+            result.problems.append(ParseProblem(
+                path=str(path), kind="other-synth", action="skipped",
+                message=f"{len(others)} preset(s) of other synths ({', '.join(sorted({p.synth for p in others}))})"))
+            if not result.presets:
+                raise PresetFormatError(f"no preset of synth {synth!r} in this file", path)
     return result
 
 
@@ -255,8 +267,8 @@ def find_writer(synth: str, path: str | Path | None = None) -> PresetWriter:
         for writer in writers:
             if suffix in writer.suffixes:
                 return writer
-    if writers:
-        return writers[0]
+    if writers:  # the synth's own format before the generic ones
+        return sorted(writers, key=lambda w: w.synth == ANY_SYNTH)[0]
     raise PluginError(f"no preset writer is installed for synth {synth!r}")
 
 
