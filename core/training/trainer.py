@@ -1,0 +1,356 @@
+"""The training loop shared by every model, on CPU or CUDA, in one process or many (``torchrun``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data.loader import make_loader
+from ..data.store import PresetStore, open_store
+from ..model import SynthModel
+from ..models import build_model
+from .config import TrainConfig
+from .distributed import DistContext, all_sum, any_flag, init_distributed, shutdown_distributed
+from .errors import NonFiniteLossError, TrainingError, TrainingInterrupted
+from .metrics import MetricsLog
+from .state import capture_rng, has_checkpoint, load_checkpoint, restore_rng, save_checkpoint, seed_everything
+
+CONFIG_FILE = "config.json"
+DATA_FILE = "data.json"
+
+
+@dataclass
+class StepInfo:
+    """What a step callback sees after each optimisation step.
+
+    Attributes:
+        epoch: 0-based epoch.
+        batch: Batches done in this epoch.
+        step: Optimisation steps done since the start of the run.
+        loss: Loss of the step.
+    """
+
+    epoch: int
+    batch: int
+    step: int
+    loss: float
+
+
+StepCallback = Callable[[StepInfo], None]
+
+
+def complete_model_config(config: TrainConfig, store: PresetStore) -> TrainConfig:
+    """Fill the data-dependent model fields (parameter count and kinds, mel shape, tag pairs) from ``store``."""
+    cards = [spec.cardinality for spec in store.parameters]
+    model = config.model.model_copy(update={
+        "n_params": len(cards),
+        "cardinalities": cards if any(cards) else [],
+        "input_shape": tuple(int(s) for s in store.mel.shape[1:]),
+        "n_tags": len(store.tag_pairs),
+    })
+    return config.model_copy(update={"model": type(config.model).model_validate(model.model_dump())})
+
+
+def describe_store(store: PresetStore, given_path: str) -> dict[str, Any]:
+    """The facts about the training store a trained model needs later (saved as ``data.json``)."""
+    return {
+        "path": given_path,
+        "absolute_path": str(Path(given_path).resolve()),
+        "synth": store.synth_id,
+        "parameters": store.parameters.to_json(),
+        "mel_mean": store.mel_mean,
+        "mel_std": store.mel_std,
+        "render_settings": dataclasses.asdict(store.render_settings),
+        "features": store.features.to_json(),
+        "tag_pairs": list(store.tag_pairs),
+        "mel_shape": [int(s) for s in store.mel.shape[1:]],
+        "split_sizes": {split: int(len(store.split_indices(split))) for split in ("train", "valid", "test")},
+    }
+
+
+class _StopRequest:
+    """Turns the first SIGINT / SIGTERM into a request to stop after the current step (a second SIGINT aborts)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    @contextmanager
+    def installed(self) -> Iterator["_StopRequest"]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..cli.app import err_console
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[info]}"), console=err_console, disable=not enabled)
+
+
+class Trainer:
+    """One training run (use :func:`train`)."""
+
+    def __init__(self, config: TrainConfig, *, resume: bool, callbacks: Sequence[StepCallback]) -> None:
+        self.run_dir = Path(config.out)
+        self.callbacks = list(callbacks)
+        self.ctx, self.device = init_distributed(config.device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise TrainingError(f"device {config.device!r} asked for, but CUDA is not available here")
+        self.store = open_store(config.data)
+        config = complete_model_config(config, self.store)
+        if config.batch_size % self.ctx.world_size:
+            raise TrainingError(f"batch size {config.batch_size} is not divisible by the {self.ctx.world_size} "
+                                f"processes")
+        self.config = config
+        self.resume = resume
+        self._check_run_dir()
+        seed_everything(config.seed)
+        self.model: SynthModel = build_model(config.model).to(self.device)
+        self.net: nn.Module = self.model
+        if self.ctx.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            if self.device.type == "cuda":
+                self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            self.net = DistributedDataParallel(
+                self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                find_unused_parameters=config.find_unused_parameters)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience,
+            min_lr=config.min_lr)
+        self.use_amp = config.amp and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        local_batch = config.batch_size // self.ctx.world_size
+        self.train_loader = make_loader(self.store, "train", local_batch, shuffle=True, seed=config.seed,
+                                        device=self.device, rank=self.ctx.rank, world_size=self.ctx.world_size)
+        if len(self.train_loader.rows) == 0:
+            raise TrainingError(f"{config.data}: the training split is empty")
+        self.valid_loader = make_loader(self.store, "valid", local_batch, shuffle=False, device=self.device,
+                                        rank=self.ctx.rank, world_size=self.ctx.world_size)
+        self.state: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "best_valid": math.inf, "best_epoch": -1,
+                                      "stall": 0, "sums": {}, "count": 0, "status": "running"}
+
+    # -------------------------------------------------------------------------------------------- run dir
+    def _check_run_dir(self) -> None:
+        if self.resume:
+            if not has_checkpoint(self.run_dir, "last"):
+                raise TrainingError(f"{self.run_dir}: nothing to resume (no checkpoints/last.pt)")
+            saved = TrainConfig.load(self.run_dir / CONFIG_FILE)
+            if saved.model != self.config.model:
+                raise TrainingError(f"{self.run_dir}: the model config differs from the saved run's; "
+                                    f"resume with the same model settings or start a new run")
+        elif has_checkpoint(self.run_dir, "last"):
+            raise TrainingError(f"{self.run_dir} already holds a run; resume it with --resume or choose another "
+                                f"--out")
+
+    def _write_run_files(self) -> None:
+        if not self.ctx.is_main:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.config.save(self.run_dir / CONFIG_FILE)
+        (self.run_dir / DATA_FILE).write_text(json.dumps(describe_store(self.store, self.config.data), indent=2)
+                                              + "\n")
+
+    # -------------------------------------------------------------------------------------------- checkpoints
+    def _save(self, name: str) -> None:
+        if not self.ctx.is_main:
+            return
+        rng_tensors, rng_info = capture_rng()
+        tensors = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                   "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                   **{f"rng_{k}": v for k, v in rng_tensors.items()}}
+        save_checkpoint(self.run_dir, name, tensors, {**self.state, "rng": rng_info})
+
+    def _save_best(self) -> None:
+        if self.ctx.is_main:
+            save_checkpoint(self.run_dir, "best", {"model": self.model.state_dict()},
+                            {"epoch": self.state["best_epoch"], "valid_loss": self.state["best_valid"]})
+
+    def _restore(self) -> None:
+        tensors, info = load_checkpoint(self.run_dir, "last", map_location=self.device)
+        self.model.load_state_dict(tensors["model"])
+        self.optimizer.load_state_dict(tensors["optimizer"])
+        self.scheduler.load_state_dict(tensors["scheduler"])
+        self.scaler.load_state_dict(tensors["scaler"])
+        restore_rng({k[4:]: v for k, v in tensors.items() if k.startswith("rng_")}, info.pop("rng"))
+        self.state.update(info)
+
+    # ----------------------------------------------------------------------------------------------- steps
+    def _autocast(self):
+        if self.use_amp:
+            return torch.autocast(device_type="cuda", dtype=torch.float16)
+        return nullcontext()
+
+    def _train_step(self, batch: dict[str, torch.Tensor], beta: float) -> dict[str, float]:
+        self.net.train()
+        with self._autocast():
+            out = self.net(batch, beta)
+        loss = out["loss"]
+        bad = any_flag(not bool(torch.isfinite(loss.detach()).item()), self.ctx, self.device)
+        if bad:
+            terms = ", ".join(f"{k}={float(v):.4g}" for k, v in out.items())
+            raise NonFiniteLossError(
+                f"the loss became non-finite at epoch {self.state['epoch'] + 1}, step {self.state['step'] + 1} "
+                f"({terms}); the run stopped and {self.run_dir}/checkpoints keeps the last good checkpoint. "
+                f"Try a lower --lr or --set grad_clip=1.0")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return {k: float(v.detach()) for k, v in out.items()}
+
+    @torch.no_grad()
+    def _validate(self, beta: float) -> dict[str, float]:
+        self.model.eval()
+        sums: dict[str, float] = {}
+        count, sq_err = 0, 0.0
+        for i, batch in enumerate(self.valid_loader):
+            if self.config.max_valid_batches is not None and i >= self.config.max_valid_batches:
+                break
+            with self._autocast():
+                out = self.model.loss(batch, beta=beta)
+                pred = self.model.predict_params(batch["mel"])
+            n = batch["mel"].shape[0]
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * n
+            sq_err += float(((pred.float() - batch["params"]) ** 2).mean(dim=1).sum())
+            count += n
+        keys = sorted(sums)
+        totals = all_sum(torch.tensor([sums[k] for k in keys] + [sq_err, float(count)], dtype=torch.float64,
+                                      device=self.device), self.ctx).tolist()
+        if totals[-1] == 0:
+            return {}
+        result = {f"valid_{k}": v / totals[-1] for k, v in zip(keys, totals)}
+        result["valid_param_mse"] = totals[-2] / totals[-1]
+        return result
+
+    # ------------------------------------------------------------------------------------------------- loop
+    def run(self) -> Path:
+        """Train until the epoch budget, early stopping, an interruption or a non-finite loss."""
+        if self.resume:
+            self._restore()
+            if self.state["status"] == "finished" and self.state["epoch"] < self.config.epochs:
+                self.state["status"] = "running"  # a larger epoch budget extends a finished run
+        self._write_run_files()
+        log = MetricsLog(self.run_dir, resume_epoch=self.state["epoch"]) if self.ctx.is_main else None
+        stop = _StopRequest()
+        try:
+            with stop.installed(), _progress(self.config.progress and self.ctx.is_main) as progress:
+                epochs_task = progress.add_task("epochs", total=self.config.epochs,
+                                                completed=self.state["epoch"], info="")
+                while self.state["epoch"] < self.config.epochs and self.state["status"] == "running":
+                    self._run_epoch(progress, stop, log)
+                    progress.update(epochs_task, completed=self.state["epoch"],
+                                    info=f"best valid {self.state['best_valid']:.4g}")
+                if self.state["status"] == "running":
+                    self.state["status"] = "finished"
+                    self._save("last")
+        finally:
+            if log is not None:
+                log.close()
+        return self.run_dir
+
+    def _run_epoch(self, progress: Any, stop: _StopRequest, log: MetricsLog | None) -> None:
+        cfg, state = self.config, self.state
+        epoch = state["epoch"]
+        beta = cfg.beta(epoch)
+        self.train_loader.set_epoch(epoch)
+        n_batches = len(self.train_loader)
+        if cfg.max_batches_per_epoch is not None:
+            n_batches = min(n_batches, cfg.max_batches_per_epoch)
+        task = progress.add_task(f"epoch {epoch + 1}", total=n_batches, completed=state["batch"], info="")
+        started = time.perf_counter()
+        for i, batch in enumerate(self.train_loader):
+            if i >= n_batches:
+                break
+            if i < state["batch"]:
+                continue
+            terms = self._train_step(batch, beta)
+            n = batch["mel"].shape[0]
+            for k, v in terms.items():
+                state["sums"][k] = state["sums"].get(k, 0.0) + v * n
+            state["count"] += n
+            state["batch"] = i + 1
+            state["step"] += 1
+            info = StepInfo(epoch, i + 1, state["step"], terms["loss"])
+            for callback in self.callbacks:
+                callback(info)
+            progress.update(task, completed=i + 1, info=f"loss {terms['loss']:.4g}")
+            if any_flag(stop.requested, self.ctx, self.device):
+                state["status"] = "running"
+                self._save("last")
+                raise TrainingInterrupted(
+                    f"interrupted at epoch {epoch + 1}, batch {i + 1}; a resumable checkpoint is in "
+                    f"{self.run_dir}/checkpoints (continue with `patchflow train --resume --out {self.run_dir}`)",
+                    self.run_dir)
+        progress.remove_task(task)
+        train_terms = {f"train_{k}": v / max(state["count"], 1) for k, v in state["sums"].items()}
+        valid_terms = self._validate(beta)
+        monitored = valid_terms.get("valid_loss", train_terms.get("train_loss", math.inf))
+        self.scheduler.step(monitored)
+        improved = monitored < state["best_valid"]
+        state.update(epoch=epoch + 1, batch=0, sums={}, count=0)
+        if improved:
+            state.update(best_valid=monitored, best_epoch=epoch + 1, stall=0)
+            self._save_best()
+        else:
+            state["stall"] += 1
+        if cfg.early_stopping_patience is not None and state["stall"] >= cfg.early_stopping_patience:
+            state["status"] = "early_stopped"
+        if log is not None:
+            log.write({"epoch": epoch + 1, "step": state["step"], "lr": self.optimizer.param_groups[0]["lr"],
+                       "beta": beta, **train_terms, **valid_terms, "seconds": time.perf_counter() - started})
+        self._save("last")
+
+
+def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[StepCallback] = ()) -> Path:
+    """Train the model of ``config`` and return its run directory.
+
+    Args:
+        config: The run's settings (see :func:`patchflow.training.make_config`).
+        resume: Continue the run in ``config.out`` from its last checkpoint (identically, on CPU, to a run that
+            was never interrupted).
+        callbacks: Called after every optimisation step with a :class:`StepInfo`.
+
+    Raises:
+        TrainingError: The run directory already holds a run (without ``resume``), or nothing to resume.
+        NonFiniteLossError: The loss became NaN or infinite (the last good checkpoint is kept).
+        TrainingInterrupted: SIGINT / SIGTERM arrived; a resumable checkpoint was saved.
+    """
+    trainer = None
+    try:
+        trainer = Trainer(config, resume=resume, callbacks=callbacks)
+        return trainer.run()
+    finally:
+        if trainer is not None and trainer.ctx.distributed:
+            shutdown_distributed()
