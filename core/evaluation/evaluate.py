@@ -1,0 +1,274 @@
+"""The evaluation protocol: infer parameters for the test split, re-render them, score them against the targets.
+
+Rows of the result are *methods*: two references that need no model (the training-set mean parameters and
+nearest-neighbour retrieval in log-mel over the training split), one row per trained run, and optionally, for each
+run, the synth-in-the-loop stages (``+ retrieval``: the best of the model's prediction, latent samples and the
+nearest training presets, ranked by rendering them; ``+ refinement``: CMA-ES from there within a time budget).
+
+Every inferred preset is re-rendered through the real synth with the store's render settings (same note, velocity
+and lengths as the targets), so audio errors are those of the synth's actual sound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import PatchflowError
+from . import metrics as M
+from .inference import RunLike, latent_samples, normalised_mel, predict_params, run_name
+from .rendering import ParallelRenderer, presets_from_normalised
+from .retrieval import MelRetrieval
+
+MEAN_ROW = "Mean (train)"
+RETRIEVAL_ROW = "Retrieval (NN log-mel)"
+
+
+class EvaluationError(PatchflowError):
+    """Runs and stores that cannot be evaluated together (different synths or parameters)."""
+
+
+@dataclass
+class EvalSettings:
+    """Options of :func:`evaluate`.
+
+    Attributes:
+        max_items: Score only the first ``max_items`` test rows (all when ``None``).
+        max_ood_items: Same for each out-of-domain set.
+        refine_budget: Seconds of synth-in-the-loop search per item for the ``+ refinement`` rows (0: no stage
+            rows at all).
+        latent_samples: Latent samples per item among the ``+ retrieval`` candidates.
+        latent_sigma: Standard deviation of those samples around the encoded latent.
+        neighbours: Nearest training presets among the ``+ retrieval`` candidates.
+        workers: Render threads (default: usable CPUs).
+        examples: Number of test items drawn as spectrogram figures.
+        seed: Seed of latent sampling and refinement.
+    """
+
+    max_items: int | None = None
+    max_ood_items: int | None = None
+    refine_budget: float = 0.0
+    latent_samples: int = 16
+    latent_sigma: float = 0.5
+    neighbours: int = 4
+    workers: int | None = None
+    examples: int = 3
+    seed: int = 0
+
+
+@dataclass
+class Domain:
+    """Targets of one evaluation set.
+
+    Attributes:
+        name: ``test`` or the out-of-domain set's name.
+        rows: Store rows of the items.
+        audio: Target audio ``(N, samples)``.
+        log_mel: Raw log-mel (dB) of the targets ``(N, n_mels, frames)``.
+        params: Normalised target parameters ``(N, P)`` (``None`` for out-of-domain sets).
+        spectrogram: Magnitude mel spectrograms of the targets (:func:`metrics.magnitude_mel`).
+    """
+
+    name: str
+    rows: np.ndarray
+    audio: np.ndarray
+    log_mel: np.ndarray
+    params: np.ndarray | None
+    spectrogram: np.ndarray = field(repr=False, default=None)  # type: ignore[assignment]
+
+
+@dataclass
+class RowResult:
+    """Per-item results of one method on every domain.
+
+    Attributes:
+        name: Row label.
+        kind: ``reference``, ``model`` or ``stage``.
+        params: Inferred normalised parameters per domain.
+        scores: Per-item metric arrays per domain: ``sc``, ``spec_mse`` and, in domain, ``param_mse`` and
+            ``accuracy`` (when the parameters include categorical ones).
+        spectrograms: Magnitude mel spectrograms of the re-rendered examples per domain (for figures).
+    """
+
+    name: str
+    kind: str
+    params: dict[str, np.ndarray] = field(default_factory=dict)
+    scores: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    spectrograms: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class Evaluation:
+    """Everything :func:`evaluate` found; :mod:`patchflow.evaluation.report` writes it out."""
+
+    rows: list[RowResult]
+    domains: list[Domain]
+    spectrogram: M.SpectrogramSettings
+    info: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        """Mean / std / median / count of every metric of every row and domain, as JSON-ready data."""
+        return {row.name: {"kind": row.kind,
+                           **{d: {m: M.summarise(v) for m, v in scores.items()} for d, scores in row.scores.items()}}
+                for row in self.rows}
+
+    def comparisons(self, domain: str = "test", metric: str = "sc") -> list[dict[str, Any]]:
+        """Paired comparisons of every two rows on one domain's per-item metric."""
+        out = []
+        rows = [r for r in self.rows if domain in r.scores and metric in r.scores[domain]]
+        for i, a in enumerate(rows):
+            for b in rows[i + 1:]:
+                out.append({"a": a.name, "b": b.name, "domain": domain, "metric": metric,
+                            **M.paired_comparison(a.scores[domain][metric], b.scores[domain][metric])})
+        return out
+
+
+def _cap(rows: np.ndarray, limit: int | None) -> np.ndarray:
+    return rows if limit is None else rows[:max(0, int(limit))]
+
+
+def _domain(store: Any, rows: np.ndarray, name: str, spec: M.SpectrogramSettings, with_params: bool) -> Domain:
+    rows = np.asarray(rows, dtype=np.int64)
+    audio = np.asarray(store.audio_array.get_orthogonal_selection((rows, slice(None))), dtype=np.float32) \
+        if len(rows) else np.zeros((0, 0), dtype=np.float32)
+    log_mel = np.asarray(store.mel.get_orthogonal_selection((rows, slice(None), slice(None))), dtype=np.float32)
+    params = None
+    if with_params:
+        params = np.asarray(store.array("params").get_orthogonal_selection((rows, slice(None))), dtype=np.float64)
+    return Domain(name, rows, audio, log_mel, params, M.magnitude_mel(audio, spec))
+
+
+def _check_compatible(runs: Sequence[RunLike], store: Any) -> None:
+    for run in runs:
+        if run.synth_id != store.synth_id:
+            raise EvaluationError(f"run {run_name(run)} learned {run.synth_id!r}, the store holds {store.synth_id!r}")
+        if list(run.parameters.names) != list(store.parameters.names):
+            raise EvaluationError(f"run {run_name(run)} learned other parameters than the store {store.path} "
+                                  f"({len(run.parameters)} vs {len(store.parameters)})")
+
+
+def evaluate(runs: Sequence[RunLike], store: Any, ood: Sequence[tuple[str, Any]] = (),
+             settings: EvalSettings | None = None, synth_factory: Callable[[], Any] | None = None,
+             progress: Callable[[str, int, int], None] | None = None) -> Evaluation:
+    """Score runs and the two reference methods on the store's test split and on out-of-domain sets.
+
+    Args:
+        runs: Trained runs (:func:`patchflow.training.load_run`) learned on ``store``'s parameters.
+        store: The dataset store (:func:`patchflow.data.open_store`) holding the test split.
+        ood: ``(name, store)`` pairs of out-of-domain audio sets, scored on audio only.
+        settings: Options.
+        synth_factory: Creates a synth for rendering (default: the store's synth).
+        progress: Called with ``(what, done, total)`` as work advances.
+
+    Raises:
+        EvaluationError: A run does not match the store.
+    """
+    from ..plugins import get_synth
+
+    settings = settings or EvalSettings()
+    _check_compatible(runs, store)
+    table = store.parameters
+    spec = M.SpectrogramSettings.from_features(store.features, store.render_settings.sample_rate)
+    factory = synth_factory or (lambda: get_synth(store.synth_id))
+    report = progress or (lambda what, done, total: None)
+
+    test_rows = _cap(store.split_indices("test"), settings.max_items)
+    if len(test_rows) == 0:
+        raise EvaluationError(f"{store.path}: the test split is empty")
+    domains = [_domain(store, test_rows, "test", spec, with_params=True)]
+    for name, other in ood:
+        rows = _cap(np.flatnonzero(np.asarray(other.ok)), settings.max_ood_items)
+        domains.append(_domain(other, rows, name, spec, with_params=False))
+
+    train_rows = store.split_indices("train")
+    train_params = np.asarray(store.array("params").get_orthogonal_selection((train_rows, slice(None))),
+                              dtype=np.float64)
+    train_mel = store.normalise_mel(np.asarray(store.mel.get_orthogonal_selection(
+        (train_rows, slice(None), slice(None))), dtype=np.float32))
+    retrieval = MelRetrieval(train_mel, train_params, rows=train_rows)
+    del train_mel
+
+    rows: list[RowResult] = [RowResult(MEAN_ROW, "reference"), RowResult(RETRIEVAL_ROW, "reference")]
+    for domain in domains:
+        rows[0].params[domain.name] = np.repeat(train_params.mean(axis=0, keepdims=True), len(domain.rows), axis=0)
+        rows[1].params[domain.name] = retrieval.predict_params(store.normalise_mel(domain.log_mel))
+
+    generator = torch.Generator().manual_seed(settings.seed)
+    stage_inputs: list[tuple[RowResult, dict[str, np.ndarray]]] = []
+    for run in runs:
+        row = RowResult(run_name(run), "model")
+        candidates: dict[str, np.ndarray] = {}
+        for domain in domains:
+            mel = normalised_mel(run, domain.log_mel)
+            row.params[domain.name] = predict_params(run.model, mel)
+            if settings.refine_budget > 0:
+                latent = latent_samples(run.model, mel, settings.latent_samples, settings.latent_sigma, generator)
+                positions, _ = retrieval.search(store.normalise_mel(domain.log_mel), k=settings.neighbours)
+                candidates[domain.name] = np.concatenate(
+                    [row.params[domain.name][:, None, :], latent, train_params[positions]], axis=1)
+        rows.append(row)
+        if settings.refine_budget > 0:
+            stage_inputs.append((row, candidates))
+
+    with ParallelRenderer(factory, store.render_settings, settings.workers) as renderer:
+        for n, row in enumerate(rows):
+            report(f"rendering {row.name}", n, len(rows))
+            _score_row(row, domains, table, store.base_preset, renderer, spec, settings.examples)
+        for row, candidates in stage_inputs:
+            report(f"searching {row.name}", 0, 1)
+            stage_rows = _stage_rows(row, candidates, domains, table, store.base_preset, renderer, spec, settings,
+                                     report)
+            for stage in stage_rows:
+                _score_row(stage, domains, table, store.base_preset, renderer, spec, settings.examples)
+            rows[rows.index(row) + 1:rows.index(row) + 1] = stage_rows
+
+    info = {"store": str(store.path), "synth": store.synth_id, "parameters": table.names,
+            "render_settings": store.render_settings.__dict__, "test_items": int(len(test_rows)),
+            "train_items": int(len(train_rows)), "ood": {d.name: int(len(d.rows)) for d in domains[1:]},
+            "settings": settings.__dict__, "spectrogram": spec.to_json(),
+            "metrics": {"sc": "||S - S_hat||_F / ||S||_F on linear-magnitude mel spectrograms",
+                        "spec_mse": f"mean((ln(S + {M.LOG_EPS}) - ln(S_hat + {M.LOG_EPS}))^2) on the same",
+                        "param_mse": "mean squared error of parameters normalised to [0, 1]",
+                        "accuracy": "share of categorical parameters whose class is right"}}
+    return Evaluation(rows, domains, spec, info)
+
+
+def _score_row(row: RowResult, domains: Sequence[Domain], table: Any, base: Any, renderer: ParallelRenderer,
+               spec: M.SpectrogramSettings, examples: int) -> None:
+    for domain in domains:
+        params = row.params[domain.name]
+        audio = renderer.render(presets_from_normalised(base, table, params))
+        estimate = M.magnitude_mel(audio, spec)
+        scores = {"sc": M.spectral_convergence(domain.spectrogram, estimate),
+                  "spec_mse": M.spectrogram_mse(domain.spectrogram, estimate)}
+        if domain.params is not None:
+            scores["param_mse"] = M.parameter_mse(domain.params, params)
+            accuracy = M.categorical_accuracy(domain.params, params, table)
+            if accuracy is not None:
+                scores["accuracy"] = accuracy
+        row.scores[domain.name] = scores
+        row.spectrograms[domain.name] = estimate[:examples]
+
+
+def _stage_rows(row: RowResult, candidates: dict[str, np.ndarray], domains: Sequence[Domain], table: Any,
+                base: Any, renderer: ParallelRenderer, spec: M.SpectrogramSettings, settings: EvalSettings,
+                report: Callable[[str, int, int], None]) -> list[RowResult]:
+    from ..apps.refine import AudioObjective, refine
+
+    ranked = RowResult(f"{row.name} + retrieval", "stage")
+    refined = RowResult(f"{row.name} + refinement", "stage")
+    for domain in domains:
+        best_ranked, best_refined = [], []
+        for i in range(len(domain.rows)):
+            objective = AudioObjective(domain.audio[i], renderer, base, table, spec)
+            starts = objective.rank(candidates[domain.name][i], "candidate")
+            best_ranked.append(starts[0].params)
+            best_refined.append(refine(objective, starts, settings.refine_budget, seed=settings.seed)[0].params)
+            report(f"searching {row.name} ({domain.name})", i + 1, len(domain.rows))
+        ranked.params[domain.name] = np.array(best_ranked)
+        refined.params[domain.name] = np.array(best_refined)
+    return [ranked, refined]
