@@ -254,11 +254,29 @@ def split_dumps(data: bytes) -> tuple[list[_Dump], list[tuple[str, str, str]]]:
     return dumps, problems
 
 
-def _headerless(data: bytes) -> tuple[list[_Dump], list[tuple[str, str, str]]]:
+#: Share of a packed voice's parameter bytes that are below 0x20 in real banks (at least ~45%, as the many
+#: small fields show) and in text (~1-2%); headerless data below this share is not taken for voices.
+MIN_SMALL_BYTE_SHARE = 0.2
+
+
+def _looks_like_voices(payload: bytes) -> bool:
+    voices = np.frombuffer(payload, dtype=np.uint8).reshape(-1, PACKED_VOICE_SIZE)[:, :118]
+    return bool((voices < 0x20).mean() >= MIN_SMALL_BYTE_SHARE)
+
+
+def _headerless(data: bytes, path: str) -> tuple[list[_Dump], list[tuple[str, str, str]]]:
     banks = len(data) // BANK_PAYLOAD_SIZE
-    dumps = [_Dump("bank", i * BANK_PAYLOAD_SIZE, data[i * BANK_PAYLOAD_SIZE:(i + 1) * BANK_PAYLOAD_SIZE])
-             for i in range(banks)]
+    dumps: list[_Dump] = []
     problems = [("headerless", f"no sysex header: read as {banks} raw 4096-byte bank payload(s)", "read anyway")]
+    for i in range(banks):
+        payload = data[i * BANK_PAYLOAD_SIZE:(i + 1) * BANK_PAYLOAD_SIZE]
+        if _looks_like_voices(payload):
+            dumps.append(_Dump("bank", i * BANK_PAYLOAD_SIZE, payload))
+        else:
+            problems.append(("not-voice-data", f"bytes {i * BANK_PAYLOAD_SIZE}-{(i + 1) * BANK_PAYLOAD_SIZE - 1} "
+                             "do not look like DX7 voice data (text or noise)", "skipped"))
+    if not dumps:
+        raise PresetFormatError(f"no sysex header and the {len(data)} bytes do not look like DX7 voice data", path)
     extra = len(data) - banks * BANK_PAYLOAD_SIZE
     if extra:
         problems.append(("wrong-size", f"{len(data)} bytes is not a multiple of 4096; the last {extra} bytes "
@@ -328,9 +346,13 @@ def read_sysex(data: bytes, path: str | Path = "<bytes>") -> ParseResult:
     dumps, file_problems = split_dumps(data)
     if not dumps:
         if data[0] == SYSEX_START or len(data) < BANK_PAYLOAD_SIZE:
+            first = data.find(SYSEX_START)
+            seen = (f"; it holds sysex message(s) starting {data[first:first + 4].hex(' ').upper()}, "
+                    "which are not DX7 voice dumps") if first != -1 else ""
             raise PresetFormatError(f"no DX7 voice dump found in {len(data)} bytes (expected a 32-voice bank "
-                                    "F0 43 0n 09, a single voice F0 43 0n 00 or a raw 4096-byte payload)", path)
-        dumps, file_problems = _headerless(data)
+                                    f"F0 43 0n 09, a single voice F0 43 0n 00 or a raw 4096-byte payload){seen}",
+                                    path)
+        dumps, file_problems = _headerless(data, path)
     problems = [ParseProblem(path=path, kind=k, message=m, action=a) for k, m, a in file_problems]
     presets: list[Preset] = []
     for dump in dumps:
