@@ -1,0 +1,58 @@
+"""``patchflow evaluate``: score trained runs and the reference methods on a store's test split."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import console, friendly_errors
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``evaluate`` to ``app``."""
+
+    @app.command()
+    @friendly_errors
+    def evaluate(
+        runs: list[Path] = typer.Argument(..., help="Run directories written by `patchflow train`."),
+        data: Path = typer.Option(..., "--data", help="The dataset store whose test split is scored."),
+        ood: list[Path] = typer.Option([], "--ood", help="Out-of-domain audio store(s), scored on audio only. "
+                                       "Repeatable."),
+        out: Path = typer.Option(Path("report"), "--out", help="Folder for results.md, results.json, figures/."),
+        max_items: int = typer.Option(None, "--max-items", help="Score only the first N test items."),
+        refine_budget: float = typer.Option(0.0, "--refine-budget",
+                                            help="Seconds of synth-in-the-loop search per item; adds the "
+                                                 "'+ retrieval' and '+ refinement' rows of each run (0: off)."),
+        examples: int = typer.Option(3, "--examples", help="Test items drawn as spectrogram figures."),
+        workers: int = typer.Option(None, "--workers", help="Render threads (default: usable CPUs)."),
+        device: str = typer.Option("cpu", "--device", help="Where the models run (cpu, cuda)."),
+        checkpoint: str = typer.Option("best", "--checkpoint", help="best or last."),
+        seed: int = typer.Option(0, "--seed", help="Seed of latent sampling and search."),
+    ) -> None:
+        """Evaluate RUNS on the test split of --data: parameter error, audio error of re-rendered presets
+        (spectral convergence, log-mel MSE), paired comparisons, and two reference rows (training mean,
+        nearest-neighbour retrieval)."""
+        from rich.progress import Progress
+
+        from ..data.store import open_store
+        from ..evaluation.evaluate import EvalSettings
+        from ..evaluation.evaluate import evaluate as run_evaluation
+        from ..evaluation.report import write_report
+        from ..training import load_run
+
+        store = open_store(data)
+        loaded = [load_run(r, device=device, checkpoint=checkpoint) for r in runs]
+        others = [(Path(p).stem, open_store(p)) for p in ood]
+        settings = EvalSettings(max_items=max_items, refine_budget=refine_budget, examples=examples,
+                                workers=workers, seed=seed)
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task("evaluating", total=None)
+
+            def progress(what: str, done: int, total: int) -> None:
+                bar.update(task, description=what, completed=done, total=total)
+
+            result = run_evaluation(loaded, store, others, settings, progress=progress)
+        files = write_report(result, out)
+        console.print(files["markdown"].read_text(encoding="utf-8"), markup=False, highlight=False)
+        console.print(f"Wrote {files['markdown']}, {files['json']} and figures in {files['figures']}")

@@ -1,0 +1,50 @@
+"""``patchflow match``: find the preset that sounds like an audio file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .app import console, friendly_errors
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``match`` to ``app``."""
+
+    @app.command()
+    @friendly_errors
+    def match(
+        run_dir: Path = typer.Argument(..., help="Run directory written by `patchflow train`."),
+        sound: Path = typer.Argument(..., help="Any audio file librosa reads (WAV, FLAC, OGG, MP3...)."),
+        out: Path = typer.Option(..., "--out", help="Folder for the preset, audio, picture and match.json."),
+        top: int = typer.Option(1, "--top", help="Also write the K best candidates (a bank and WAVs)."),
+        budget: float = typer.Option(2.0, "--budget", help="Seconds of synth-in-the-loop refinement (0: off)."),
+        data: Path = typer.Option(None, "--data", help="Training store for retrieval candidates (default: the "
+                                  "run's store when it exists)."),
+        latent_samples: int = typer.Option(32, "--latent-samples", help="Latent samples around the sound's code."),
+        neighbours: int = typer.Option(8, "--neighbours", help="Nearest training presets added as candidates."),
+        workers: int = typer.Option(None, "--workers", help="Render threads (default: usable CPUs)."),
+        device: str = typer.Option("cpu", "--device", help="Where the model runs."),
+        seed: int = typer.Option(0, "--seed", help="Seed of sampling and search."),
+    ) -> None:
+        """Infer parameters for SOUND, refine them with the synth in the loop, and write the preset in the
+        synth's native format with its rendering."""
+        from ..apps.matching import load_target, match_sound, write_match
+        from ..data.store import open_store
+        from ..plugins import get_synth
+        from ..training import load_run
+
+        run = load_run(run_dir, device=device)
+        store_path = data or run.store_path
+        store = open_store(store_path) if store_path and Path(store_path).exists() else None
+        if store is None:
+            console.print("[yellow]training store not found: no retrieval candidates[/]")
+        base = store.base_preset if store is not None else get_synth(run.synth_id).default_preset()
+        target = load_target(sound, run.render_settings.sample_rate, run.render_settings.num_samples)
+        result = match_sound(run, target, base_preset=base, store=store, budget_seconds=budget,
+                             latent_count=latent_samples, neighbours=neighbours if store is not None else 0,
+                             top=max(3, top), workers=workers, seed=seed, progress=console.print)
+        written = write_match(result, run, base, out, top=top)
+        console.print(f"Best match SC {written['summary']['sc']:.4f} (level-matched); wrote "
+                      + ", ".join(str(p) for p in written["files"].values()))
