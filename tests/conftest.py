@@ -29,3 +29,21 @@ def dx7_dir(shared_dir: Path) -> Path:
 def diva_dir(shared_dir: Path) -> Path:
     """The shared Diva data (presets and the paper's parameter lists)."""
     return shared_dir / "data" / "diva"
+
+
+#: Folders of the DX7 corpus the small test store is built from (DX7 ROM1 holds the base voice, E.PIANO 1).
+SMALL_STORE_FOLDERS = ("Original Yamaha/DX7 ROM1", "Bo Tomlyn", "Christopher Pardy (Pat)", "Ray", "Solange",
+                       "Sonus", "Syntech")
+
+
+@pytest.fixture(scope="session")
+def small_dexed_store(dx7_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A real Dexed store: 300 distinct voices of a few corpus folders, 16 learned parameters, default render
+    settings (3 s held, 4 s, 22050 Hz -> 128 x 87 mels), split grouped by bank. Built once per session."""
+    from patchflow.data.build import build_store
+    from patchflow.data.store import open_store
+
+    out = tmp_path_factory.mktemp("stores") / "small_dexed.zarr"
+    build_store("dexed", [dx7_dir / f for f in SMALL_STORE_FOLDERS], out, params="16", limit=300, seed=0,
+                split="grouped", progress=False)
+    return open_store(out)

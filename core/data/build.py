@@ -1,0 +1,429 @@
+"""Building a store: read the corpus, choose parameters, render in parallel, write chunk by chunk, resume.
+
+A build runs in three stages:
+
+1. **plan** - parse every preset file, choose the base preset and the learned parameters, project the corpus onto
+   them, drop duplicates, apply ``limit``; allocate the store and write every row's parameters, name and source.
+2. **render** - chunks of :data:`~patchflow.data.store.CHUNK_ROWS` rows are rendered, turned into log-mels and
+   written by one worker each (threads with one synth each, or Ray tasks); a chunk is marked done only after its
+   arrays are written.
+3. **finalize** - splits, folds, training-split statistics, failures, counts and timing go into the attributes.
+
+Running the same build again finds the plan in the store (its fingerprint must match the command), renders only
+the chunks not marked done and finalizes: rendering is deterministic, so the result is identical to an
+uninterrupted build whatever the moment of the interruption.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import PatchflowError
+from ..plugins import get_synth, iter_preset_files
+from ..presets import Preset
+from ..synth import RenderSettings, Synth
+from .corpus import native_matrix, read_corpus
+from .features import FeatureSettings, log_mel
+from .render import Rendered, SynthPool, render_batch
+from .selection import choose_base_preset, load_base_preset, select_parameters
+from .splits import assign_splits, group_keys, mel_statistics
+from .store import CHUNK_ROWS, PresetStore, StoreError, create_layout, open_group, open_store
+
+BACKENDS = ("local", "ray")
+
+
+def default_workers() -> int:
+    """One render thread per available core."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------------------------------- fingerprint
+def build_fingerprint(synth_id: str, files: Sequence[Path], config: dict[str, Any]) -> str:
+    """A digest of everything that determines a store's content: the options and the input files' identity."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"synth": synth_id, **config}, sort_keys=True, default=str).encode())
+    for f in files:
+        try:
+            stat = f.stat()
+            digest.update(f"{f.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{f}|missing\n".encode())
+    params = config.get("params", "")
+    if params and not str(params).isdigit() and params != "all" and Path(params).is_file():
+        digest.update(Path(params).read_bytes())
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------------------- plan
+def _tag_pairs(presets: Sequence[Preset]) -> list[str]:
+    return sorted({k for p in presets for k in p.tags if isinstance(k, str) and "/" in k})
+
+
+def _tag_values(preset: Preset, pairs: Sequence[str]) -> list[int]:
+    values = []
+    for pair in pairs:
+        positive, _, negative = pair.partition("/")
+        value = preset.tags.get(pair)
+        values.append(1 if value == positive else -1 if value == negative else 0)
+    return values
+
+
+def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, *, params: str, settings: RenderSettings,
+          features: FeatureSettings, limit: int | None, workers: int, seed: int, base_preset: str | None,
+          meta: dict[str, Any], say: Callable[[str], None]) -> None:
+    table = synth.parameters
+    corpus = read_corpus(synth.id, paths)
+    say(f"read {len(corpus.presets)} presets from {len(corpus.files)} files "
+        f"({sum(f['stage'] == 'parse' for f in corpus.failures)} failures)")
+    if not corpus.presets:
+        raise PatchflowError(f"no readable {synth.id} preset under {', '.join(map(str, paths))}")
+    fill = table.defaults()
+    matrix = native_matrix(corpus.presets, table, fill)
+    if base_preset:
+        base = load_base_preset(base_preset, synth.id)
+        base_rule = f"given with --base-preset {base_preset}"
+    else:
+        base, base_rule = choose_base_preset(synth, corpus.presets, matrix, settings)
+    base = base.with_values(table, table.clamp(base.vector(table)))
+    _, distinct = np.unique(matrix, axis=0, return_index=True)
+    names, selection = select_parameters(synth, params, base, matrix[np.sort(distinct)], settings, features, workers)
+    learned = table.subset(names)
+    columns = [table.index(n) for n in names]
+    values = matrix[:, columns]
+    _, first = np.unique(values, axis=0, return_index=True)
+    keep = np.sort(first)
+    duplicates = len(values) - len(keep)
+    limited_out = 0
+    if limit is not None and limit < len(keep):
+        chosen = np.random.default_rng(seed).choice(len(keep), size=limit, replace=False)
+        limited_out = len(keep) - limit
+        keep = keep[np.sort(chosen)]
+    rows = [corpus.presets[i] for i in keep]
+    native = values[keep]
+    pairs = _tag_pairs(rows)
+    say(f"learning {len(names)} parameters; {duplicates} duplicates removed; {len(rows)} presets to render")
+
+    meta = dict(meta, kind="presets", synth=synth.id, parameters=learned.to_json(),
+                base_preset=base.model_dump(mode="json"), base_preset_rule=base_rule, selection=selection,
+                tag_pairs=pairs, render_settings=vars(settings), features=features.to_json(),
+                parse_failures=corpus.failures,
+                counts={"files": len(corpus.files),
+                        "files_failed": sum(1 for f in corpus.failures if "#" not in f["source"]),
+                        "presets_read": len(corpus.presets),
+                        "presets_skipped_by_parser": sum(1 for f in corpus.failures if "#" in f["source"]),
+                        "parser_notes": dict(corpus.problems), "parser_warnings": dict(corpus.warnings),
+                        "duplicates": int(duplicates), "limited_out": int(limited_out), "kept": len(rows)})
+    if out.exists():
+        shutil.rmtree(out)
+    group = create_layout(out, meta, len(rows), len(names), len(pairs), settings, features)
+    classes = np.full(native.shape, -1, dtype=np.int64)
+    for j, spec in enumerate(learned):
+        if not spec.is_continuous:
+            classes[:, j] = np.round(native[:, j]).astype(np.int64)
+    if len(rows):
+        group["native"][:] = native
+        group["params"][:] = learned.to_normalised(native).astype(np.float32)
+        group["classes"][:] = classes
+        group["tags"][:] = np.asarray([_tag_values(p, pairs) for p in rows], dtype=np.int8).reshape(len(rows), -1)
+        group["names"][:] = np.asarray([p.name for p in rows], dtype=object).astype(str)
+        group["sources"][:] = np.asarray([str(p.source) if p.source else "" for p in rows], dtype=object).astype(str)
+    group.attrs["patchflow"] = dict(group.attrs["patchflow"], plan_complete=True)
+
+
+# --------------------------------------------------------------------------------------------------------- render
+def _row_presets(store: PresetStore, start: int, stop: int) -> list[Preset]:
+    native = np.asarray(store.array("native")[start:stop], dtype=np.float64)
+    names = store.names[start:stop]
+    base = store.base_preset
+    return [base.with_values(store.parameters, row, name=name) for row, name in zip(native, names)]
+
+
+def _write_chunk(group: Any, chunk: int, rendered: Rendered, features: FeatureSettings) -> None:
+    start = chunk * CHUNK_ROWS
+    stop = start + len(rendered.errors)
+    mel = log_mel(rendered.audio, features).numpy()
+    group["audio"][start:stop] = rendered.audio
+    group["mel"][start:stop] = mel
+    group["peak"][start:stop] = np.abs(rendered.audio).max(axis=1) if rendered.audio.size else 0.0
+    group["ok"][start:stop] = np.asarray([not e for e in rendered.errors], dtype=bool)
+    group["error"][start:stop] = np.asarray(rendered.errors, dtype=object).astype(str)
+    group["chunk_done"][chunk] = True
+
+
+def _render_local(store: PresetStore, group: Any, chunks: list[int], workers: int,
+                  advance: Callable[[int], None]) -> None:
+    settings, features, n = store.render_settings, store.features, len(store)
+
+    def job(synth: Synth, chunk: int) -> int:
+        start = chunk * CHUNK_ROWS
+        presets = _row_presets(store, start, min(start + CHUNK_ROWS, n))
+        _write_chunk(group, chunk, render_batch(synth, presets, settings), features)
+        return len(presets)
+
+    pool = SynthPool(store.synth_id, workers)
+    try:
+        futures = [pool.submit(job, c) for c in chunks]
+        for future in futures:
+            advance(future.result())
+    finally:
+        pool.close()
+
+
+def _ray_render_chunk(synth_id: str, presets: list[dict], settings: dict) -> tuple[np.ndarray, list[str]]:
+    """Ray task: render one chunk's presets (as JSON dicts) on a worker."""
+    synth = get_synth(synth_id)
+    try:
+        result = render_batch(synth, [Preset.model_validate(p) for p in presets], RenderSettings(**settings))
+    finally:
+        synth.close()
+    return result.audio, result.errors
+
+
+def _render_ray(store: PresetStore, group: Any, chunks: list[int], workers: int,
+                advance: Callable[[int], None]) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise PatchflowError("--backend ray needs the optional dependency: pip install 'patchflow[ray]'") from None
+    started = False
+    if not ray.is_initialized():
+        address = os.environ.get("RAY_ADDRESS")
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        task = ray.remote(_ray_render_chunk)
+        settings = vars(store.render_settings)
+        pending: dict[Any, int] = {}
+        queue = list(chunks)
+        in_flight = max(2, 2 * workers)
+        n = len(store)
+        while queue or pending:
+            while queue and len(pending) < in_flight:
+                chunk = queue.pop(0)
+                start = chunk * CHUNK_ROWS
+                presets = [p.model_dump(mode="json") for p in _row_presets(store, start, min(start + CHUNK_ROWS, n))]
+                pending[task.remote(store.synth_id, presets, settings)] = chunk
+            done, _ = ray.wait(list(pending), num_returns=1)
+            chunk = pending.pop(done[0])
+            audio, errors = ray.get(done[0])
+            _write_chunk(group, chunk, Rendered(np.asarray(audio), list(errors)), store.features)
+            advance(len(errors))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# ------------------------------------------------------------------------------------------------------- finalize
+def _finalize(path: Path, split: str, seed: int, folds: int | None, group_by: str,
+              timing: dict[str, float]) -> None:
+    store = PresetStore(path)
+    group = open_group(path, "r+")
+    ok = np.asarray(group["ok"][:], dtype=bool)
+    errors = [str(e) for e in group["error"][:]]
+    keys = group_keys(store.sources, group_by)
+    split_codes, fold = assign_splits(ok, keys, split, seed, folds)
+    group["split"][:] = split_codes
+    group["fold"][:] = fold
+    mean, std = mel_statistics(group["mel"], np.flatnonzero(split_codes == 0), CHUNK_ROWS)
+    meta = dict(group.attrs["patchflow"])
+    render_failures = [{"source": store.sources[i], "name": store.names[i], "stage": "render", "reason": errors[i]}
+                       for i in np.flatnonzero(~ok)]
+    counts = dict(meta.get("counts", {}), render_failed=len(render_failures), usable=int(ok.sum()))
+    previous = meta.get("timing", {})
+    runs = list(previous.get("runs", [])) + [timing]
+    render_s = sum(r.get("render_s", 0.0) for r in runs)
+    rendered = sum(r.get("rendered", 0) for r in runs)
+    meta.update(
+        status="complete",
+        failures=list(meta.get("parse_failures", [])) + render_failures,
+        counts=counts,
+        norm={"mel_mean": mean, "mel_std": std, "computed_on": "train split, every value"},
+        split={"method": split, "seed": seed, "folds": folds or 0, "group_by": group_by if split == "grouped" else "",
+               "fractions": [0.8, 0.1, 0.1]},
+        timing={"runs": runs, "total_s": round(sum(r.get("total_s", 0.0) for r in runs), 3),
+                "render_s": round(render_s, 3),
+                "presets_per_s": round(rendered / render_s, 1) if render_s > 0 else None},
+    )
+    group.attrs["patchflow"] = meta
+
+
+# ------------------------------------------------------------------------------------------------------ build
+def build_store(
+    synth: str | Synth,
+    presets_paths: Sequence[str | Path],
+    out: str | Path,
+    *,
+    params: str = "16",
+    settings: RenderSettings = RenderSettings(),
+    features: FeatureSettings | None = None,
+    limit: int | None = None,
+    workers: int | None = None,
+    seed: int = 0,
+    split: str = "random",
+    folds: int | None = None,
+    group_by: str = "file",
+    base_preset: str | None = None,
+    backend: str = "local",
+    progress: bool = True,
+    overwrite: bool = False,
+) -> PresetStore:
+    """Build (or resume, or just open if already built) a store of rendered presets.
+
+    Args:
+        synth: Synth id or instance.
+        presets_paths: Preset files and folders (searched recursively).
+        out: The store to write (a ``.zarr`` folder).
+        params: ``16``/``32``/``64`` (any count: chosen by :mod:`patchflow.data.selection`), ``all``, or a file of
+            parameter names.
+        settings: How notes are rendered.
+        features: Mel recipe; defaults to :class:`FeatureSettings` at the render sample rate.
+        limit: Keep at most this many distinct presets (a seeded sample, kept in corpus order).
+        workers: Render threads (local) or Ray CPUs; defaults to the number of cores.
+        seed: Seed of the ``limit`` sample, the splits and the folds.
+        split: ``random`` or ``grouped`` (by source file, or folder with ``group_by="folder"``).
+        folds: Also assign this many cross-validation folds.
+        group_by: ``file`` or ``folder`` for grouped splits.
+        base_preset: ``FILE[#INDEX]`` of the preset holding the parameters not learned.
+        backend: ``local`` (threads) or ``ray``.
+        progress: Show a progress bar.
+        overwrite: Replace an existing store built with different options.
+
+    Raises:
+        StoreError: ``out`` holds a store built with other options (and ``overwrite`` is false), or a non-store.
+        PatchflowError: No preset could be read, or an option is invalid.
+    """
+    started = time.perf_counter()
+    synth_obj = get_synth(synth) if isinstance(synth, str) else synth
+    features = features or FeatureSettings(sample_rate=settings.sample_rate)
+    if features.sample_rate != settings.sample_rate:
+        raise PatchflowError("feature and render sample rates differ")
+    if backend not in BACKENDS:
+        raise PatchflowError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    if split not in ("random", "grouped"):
+        raise PatchflowError(f"unknown split {split!r}; choose random or grouped")
+    if folds is not None and folds < 2:
+        raise PatchflowError("--folds needs at least 2 folds")
+    if limit is not None and limit < 1:
+        raise PatchflowError("--limit must be at least 1")
+    workers = workers or default_workers()
+    out = Path(out).expanduser()
+    paths = [Path(p).expanduser() for p in presets_paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise PatchflowError(f"preset path not found: {', '.join(missing)}")
+    files = iter_preset_files(paths)
+    config = {"params": str(params), "settings": vars(settings), "features": features.to_json(), "limit": limit,
+              "seed": seed, "split": split, "folds": folds, "group_by": group_by, "base_preset": base_preset,
+              "paths": [str(p.resolve()) for p in paths]}
+    fingerprint = build_fingerprint(synth_obj.id, files, config)
+    console = _console(progress)
+
+    needs_plan = True
+    if out.exists():
+        try:
+            existing = dict(open_group(out, "r").attrs["patchflow"])
+        except StoreError:
+            if not overwrite:
+                raise StoreError(f"{out} exists and is not a patchflow store; choose another --out or remove it")
+            existing = {}
+        same = existing.get("fingerprint") == fingerprint
+        if existing and not same and not overwrite:
+            raise StoreError(f"{out} holds a store built with other options or input files; "
+                             f"use another --out, or --overwrite to replace it")
+        if same and existing.get("status") == "complete":
+            console.print(f"{out} is already built with these options")
+            return open_store(out)
+        needs_plan = not (same and existing.get("plan_complete"))
+        if not needs_plan:
+            console.print(f"resuming the build of {out}")
+
+    timing: dict[str, Any] = {}
+    if needs_plan:
+        _plan(synth_obj, paths, out, params=str(params), settings=settings, features=features, limit=limit,
+              workers=workers, seed=seed, base_preset=base_preset,
+              meta={"fingerprint": fingerprint, "build": config}, say=console.print)
+        timing["plan_s"] = round(time.perf_counter() - started, 3)
+
+    store = PresetStore(out)
+    group = open_group(out, "r+")
+    done = np.asarray(group["chunk_done"][:], dtype=bool)
+    chunks = [int(c) for c in np.flatnonzero(~done)]
+    n = len(store)
+    todo = sum(min(CHUNK_ROWS, n - c * CHUNK_ROWS) for c in chunks)
+    render_started = time.perf_counter()
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one feature thread per render worker; more only oversubscribes the cores
+    try:
+        with _progress(progress, todo, f"rendering {synth_obj.id}") as advance:
+            if backend == "ray":
+                _render_ray(store, group, chunks, workers, advance)
+            else:
+                _render_local(store, group, chunks, workers, advance)
+    finally:
+        torch.set_num_threads(torch_threads)
+    timing["render_s"] = round(time.perf_counter() - render_started, 3)
+    timing["rendered"] = int(todo)
+    timing["workers"] = workers
+    timing["backend"] = backend
+    finalize_started = time.perf_counter()
+    timing["total_s"] = round(time.perf_counter() - started, 3)
+    _finalize(out, split, seed, folds, group_by, timing)
+    timing["finalize_s"] = round(time.perf_counter() - finalize_started, 3)
+    return open_store(out)
+
+
+def _console(progress: bool):
+    from rich.console import Console
+
+    return Console(stderr=True, quiet=not progress)
+
+
+class _progress:
+    """A rich progress bar with rate and ETA (or nothing when disabled); yields an ``advance(n)`` callable."""
+
+    def __init__(self, enabled: bool, total: int, label: str) -> None:
+        self.enabled, self.total, self.label = enabled, total, label
+        self._bar = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TaskProgressColumn(), TextColumn("[cyan]{task.fields[rate]}"),
+                             TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+        self._bar.start()
+        task = self._bar.add_task(self.label, total=self.total, rate="")
+        started = time.perf_counter()
+        count = [0]
+
+        def advance(n: int) -> None:
+            count[0] += n
+            elapsed = time.perf_counter() - started
+            rate = f"{count[0] / elapsed:.0f} presets/s" if elapsed > 0 else ""
+            self._bar.update(task, advance=n, rate=rate)
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
