@@ -1,0 +1,165 @@
+"""``patchflow dataset``: build a store of rendered presets, describe it, import out-of-domain audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .app import console, friendly_errors
+
+dataset_app = typer.Typer(help="Build and inspect datasets of rendered presets (zarr stores).",
+                          no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``dataset`` command group to ``app``."""
+    app.add_typer(dataset_app, name="dataset")
+
+
+@dataset_app.command("build")
+@friendly_errors
+def build(
+    paths: Optional[list[Path]] = typer.Argument(None, help="More preset files or folders (same as --presets)."),
+    synth: str = typer.Option(..., "--synth", "-s", help="Synth id (see `patchflow synths`)."),
+    presets: Optional[list[Path]] = typer.Option(None, "--presets", "-p",
+                                                 help="Preset file or folder (repeat for several)."),
+    params: str = typer.Option("16", "--params", help="16, 32, 64 (any count), all, or a file of parameter names."),
+    out: Path = typer.Option(..., "--out", "-o", help="Store to write (a .zarr folder)."),
+    note: int = typer.Option(60, help="MIDI note."),
+    velocity: int = typer.Option(100, help="MIDI velocity."),
+    note_seconds: float = typer.Option(3.0, help="Seconds the key is held."),
+    total_seconds: float = typer.Option(4.0, help="Seconds recorded."),
+    sample_rate: int = typer.Option(22050, help="Sample rate in Hz."),
+    limit: Optional[int] = typer.Option(None, help="Keep at most N distinct presets (seeded sample)."),
+    workers: Optional[int] = typer.Option(None, help="Render threads (default: one per core)."),
+    seed: int = typer.Option(0, help="Seed of --limit, the split and the folds."),
+    split: str = typer.Option("random", help="random, or grouped (by source file / folder)."),
+    group_by: str = typer.Option("file", help="Grouping of --split grouped: file or folder."),
+    folds: Optional[int] = typer.Option(None, help="Also assign K cross-validation folds."),
+    base_preset: Optional[str] = typer.Option(None, help="FILE[#INDEX] holding the parameters not learned."),
+    backend: str = typer.Option("local", help="local (threads) or ray."),
+    overwrite: bool = typer.Option(False, help="Replace a store built with other options."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Render a preset corpus into a store; rerun the same command to resume an interrupted build."""
+    from ..errors import PatchflowError
+    from ..synth import RenderSettings
+    from ..data.build import build_store
+
+    sources = list(presets or []) + list(paths or [])
+    if not sources:
+        raise PatchflowError("give preset files or folders with --presets")
+    try:
+        settings = RenderSettings(note, velocity, note_seconds, total_seconds, sample_rate)
+    except ValueError as exc:
+        raise PatchflowError(f"render settings: {exc}") from None
+    store = build_store(synth, sources, out, params=params, settings=settings, limit=limit, workers=workers,
+                        seed=seed, split=split, folds=folds, group_by=group_by, base_preset=base_preset,
+                        backend=backend, progress=progress, overwrite=overwrite)
+    counts = store.counts
+    console.print(f"[bold]{out}[/]: {counts.get('usable', 0)} usable presets of {counts.get('kept', 0)} "
+                  f"({counts.get('duplicates', 0)} duplicates removed, {len(store.failures)} failures); "
+                  f"{store.meta['timing'].get('presets_per_s')} presets/s. See `patchflow dataset info {out}`.")
+
+
+@dataset_app.command("info")
+@friendly_errors
+def info(
+    store_path: Path = typer.Argument(..., metavar="STORE", help="A store written by `dataset build`."),
+    failures: int = typer.Option(10, help="How many failures to list (all with -1)."),
+    as_json: bool = typer.Option(False, "--json", help="Print everything as JSON."),
+) -> None:
+    """Describe a store: counts, failures, parameters, settings, splits, normalisation, timing."""
+    import json
+
+    from ..data.store import open_store
+
+    store = open_store(store_path, allow_incomplete=True)
+    data = store.info()
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    _print_info(data, failures)
+
+
+def _print_info(data: dict, max_failures: int) -> None:
+    from collections import Counter
+
+    from rich.table import Table
+
+    console.print(f"[bold]{data['path']}[/] - {data['kind']} store of synth [bold]{data['synth']}[/], "
+                  f"status {data['status']}: {data['rows']} rows, {data['usable']} usable")
+    counts = data["counts"]
+    table = Table(title="Counts", show_header=False)
+    for key, value in counts.items():
+        table.add_row(key.replace("_", " "), ", ".join(f"{k} {v}" for k, v in value.items())
+                      if isinstance(value, dict) else str(value))
+    console.print(table)
+    failures = data["failures"]
+    if failures:
+        reasons = Counter(f["reason"].split(":")[-1].strip()[:70] if f["stage"] == "parse" else
+                          f["reason"].split("(")[0].strip() for f in failures)
+        console.print(f"[bold]Failures[/] ({len(failures)}), by reason:")
+        for reason, n in reasons.most_common(10):
+            console.print(f"  {n:6d}  {reason}")
+        shown = failures if max_failures < 0 else failures[:max_failures]
+        for f in shown:
+            reason = f["reason"].removeprefix(f"{f['source']}: ")
+            name = f" {f['name']}" if f.get("name") else ""
+            console.print(f"  [{f['stage']}] {f['source']}{name}: {reason}", highlight=False)
+        if len(shown) < len(failures):
+            console.print(f"  ... {len(failures) - len(shown)} more (--failures -1 lists all)")
+    params = Table(title=f"Learned parameters ({len(data['parameters'])})")
+    for column in ("name", "kind", "range / classes"):
+        params.add_column(column)
+    for p in data["parameters"]:
+        params.add_row(p["name"], p["kind"], f"{p['classes']} classes" if p["classes"] else
+                       f"{p['range'][0]:g} - {p['range'][1]:g}")
+    console.print(params)
+    selection = data.get("selection") or {}
+    if selection:
+        console.print(f"Chosen by: {selection.get('rule', '')}")
+        if selection.get("inaudible"):
+            console.print(f"Inaudible over the base preset: {', '.join(selection['inaudible'])}")
+    base = data["base_preset"]
+    console.print(f"Base preset: {base['name']} ({base['source']}), {base['chosen_by']}")
+    render = data["render_settings"]
+    console.print(f"Render: note {render['note']}, velocity {render['velocity']}, held {render['note_seconds']} s "
+                  f"of {render['total_seconds']} s at {render['sample_rate']} Hz")
+    feat = data["features"]
+    console.print(f"Features: {feat['n_mels']} mel bins {feat['fmin']:g}-{feat['fmax']:g} Hz, FFT {feat['n_fft']}, "
+                  f"hop {feat['hop']}, log amplitude (dB)")
+    split = data["split"]
+    sizes = split.get("sizes", {})
+    console.print(f"Split: {split.get('method')} (seed {split.get('seed')}"
+                  f"{', by ' + split['group_by'] if split.get('group_by') else ''}"
+                  f"{', %d folds' % split['folds'] if split.get('folds') else ''}): "
+                  + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    norm = data.get("norm") or {}
+    if norm:
+        console.print(f"Normalisation: mean {norm['mel_mean']:.3f} dB, std {norm['mel_std']:.3f} dB "
+                      f"({norm.get('computed_on', norm.get('copied_from', ''))})")
+    timing = data.get("timing") or {}
+    if timing:
+        console.print(f"Timing: {timing.get('total_s')} s in {len(timing.get('runs', []))} run(s), rendering "
+                      f"{timing.get('render_s')} s = {timing.get('presets_per_s')} presets/s")
+
+
+@dataset_app.command("import-audio")
+@friendly_errors
+def import_audio_command(
+    folder: Path = typer.Argument(..., help="Folder of WAV/FLAC/OGG/MP3 files (or one file)."),
+    like: Path = typer.Option(..., "--like", help="Store whose features and normalisation to use."),
+    out: Path = typer.Option(..., "--out", "-o", help="Store to write."),
+    gain: str = typer.Option("peak", help="peak (match the reference's level) or none."),
+    overwrite: bool = typer.Option(False, help="Replace an existing store."),
+) -> None:
+    """Turn any folder of audio files into a store comparable with LIKE (out-of-domain evaluation)."""
+    from ..data.importing import import_audio
+
+    store = import_audio(folder, like, out, gain=gain, overwrite=overwrite)
+    console.print(f"[bold]{out}[/]: {store.counts['usable']} clips imported, {store.counts['failed']} failed")
+    for failure in store.failures:
+        console.print(f"  {failure['reason']}", highlight=False)
