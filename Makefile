@@ -12,7 +12,17 @@ TORCH_SPEC ?= torch==2.13.0
 SETUP_INPUTS := pyproject.toml adapters/dexed/pyproject.toml adapters/diva/pyproject.toml Makefile
 STAMP := $(VENV)/.patchflow-installed
 
-.PHONY: setup demo test docs benchmark clean
+# The project's own VST3 test instrument (tests/vst3-instrument), built with Debian's JUCE into a git-ignored folder.
+VST3_BUILD ?= build/vst3
+VST3_BUNDLE := $(VST3_BUILD)/PatchflowTestSynth_artefacts/Release/VST3/PatchflowTestSynth.vst3
+VST3_BINARY := $(VST3_BUNDLE)/Contents/$(shell uname -m)-linux/PatchflowTestSynth.so
+VST3_APT := juce-modules-source cmake g++ make pkg-config libfreetype-dev libx11-dev libxext-dev libxrandr-dev \
+	libxinerama-dev libxcursor-dev libjpeg-dev libpng-dev zlib1g-dev
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# In CI (CI=true) `make test` builds the instrument and the VST3 tests must run (PATCHFLOW_REQUIRE_VST3=1).
+CI_VST3 := $(if $(filter true 1,$(CI)),vst3-instrument)
+
+.PHONY: setup demo test docs benchmark clean vst3-instrument
 
 setup: $(STAMP)
 
@@ -26,8 +36,18 @@ $(STAMP): $(SETUP_INPUTS)
 demo: setup
 	@SHARED="$(SHARED)" PRESETS="$(PRESETS)" OUT="$(DEMO_OUT)" PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
 
-test: setup
-	PATCHFLOW_SHARED="$(SHARED)" $(PY) -m pytest -q
+test: setup $(CI_VST3)
+	PATCHFLOW_SHARED="$(SHARED)" PATCHFLOW_TEST_VST3="$(abspath $(VST3_BUNDLE))" \
+	$(if $(CI_VST3),PATCHFLOW_REQUIRE_VST3=1) $(PY) -m pytest -q
+
+vst3-instrument: $(VST3_BINARY)
+
+$(VST3_BINARY): tests/vst3-instrument/CMakeLists.txt tests/vst3-instrument/Source/TestSynth.cpp
+	@dpkg -s $(VST3_APT) >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(VST3_APT); }
+	cmake -S tests/vst3-instrument -B $(VST3_BUILD) -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(VST3_BUILD) -j$$(nproc)
+	@test -f $@ && touch $@
 
 benchmark: setup
 	$(PY) -m pytest benchmarks -q --benchmark-only

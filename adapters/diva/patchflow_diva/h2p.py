@@ -83,6 +83,8 @@ class H2pDocument:
     _meta_raw: str = ""
     _meta_read: dict[str, str] = field(default_factory=dict)
     _newline: str = "\n"
+    _index: dict[tuple[str, str], _Line] | None = field(default=None, repr=False)
+    _index_size: int = -1
 
     # ------------------------------------------------------------------------------------------------ queries
     @property
@@ -112,9 +114,14 @@ class H2pDocument:
                 yield names[line.section], line.key, parse_value(line.text)
 
     def _find(self, section: str, key: str) -> _Line | None:
-        names = self.section_names
-        return next((line for line in self.lines
-                     if line.kind == "field" and line.key == key and names[line.section] == section), None)
+        if self._index is None or self._index_size != len(self.lines):
+            names = self.section_names
+            index: dict[tuple[str, str], _Line] = {}
+            for line in self.lines:
+                if line.kind == "field":
+                    index.setdefault((names[line.section], line.key), line)
+            self._index, self._index_size = index, len(self.lines)
+        return self._index.get((section, key))
 
     def get(self, section: str, key: str, default: H2pValue | None = None) -> H2pValue | None:
         """The value of ``key`` in ``section`` (first occurrence), or ``default``."""
@@ -235,7 +242,12 @@ def parse_h2p(data: bytes, path: str | Path | None = None, synth: str | None = N
             doc.tail = text[next_position:].encode(ENCODING) if end >= 0 else None
             seen_binary_marker = True
             break
-        doc.lines.append(_classify(line, section, line_number, path))
+        try:
+            doc.lines.append(_classify(line, section, line_number, path))
+        except PresetFormatError:
+            if not any(ln.kind == "header" for ln in doc.lines):
+                raise PresetFormatError("not a u-he preset: no #AM header line", path) from None
+            raise
         if doc.lines[-1].kind == "section":
             section += 1
         if line.startswith(BINARY_COMMENT):

@@ -1,0 +1,297 @@
+"""Any VST3 instrument as a patchflow synth, hosted by pedalboard.
+
+Point patchflow at plugins with the ``PATCHFLOW_VST3_PLUGINS`` environment variable (entries ``name=path``
+separated by ``os.pathsep``, ``:`` on Linux and macOS) or the ``[plugins]`` table of
+``~/.config/patchflow/vst3.toml``; each becomes the synth ``vst3:<name>``::
+
+    export PATCHFLOW_VST3_PLUGINS="mysynth=/usr/lib/vst3/MySynth.vst3"
+    patchflow synths            # lists vst3:mysynth
+
+Parameters are discovered from the plugin: one :class:`~patchflow.ParameterSpec` per plugin parameter, named by
+the plugin's own parameter name (``"VCF1: Frequency"``), continuous parameters over the plugin's displayed range,
+choice and on/off parameters as categorical/boolean. Presets
+may name parameters by that name or by pedalboard's attribute name (``vcf1_frequency``); any other name raises
+:class:`~patchflow.UnknownParameterError` (pedalboard itself would silently ignore a misspelled attribute).
+
+A note is rendered by sending note-on at 0 s and note-off at ``note_seconds``; the plugin renders stereo (pedalboard
+cannot render an instrument without an input bus in mono), which is averaged to mono. Values are set in the
+plugin's displayed units; the plugin snaps them to its own grid (the test instrument keeps two decimals), so the
+value that sounds can differ from the one asked for by up to half a grid step.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from patchflow import (
+    ParameterKind,
+    ParameterSpec,
+    PatchflowError,
+    Preset,
+    RenderError,
+    Synth,
+    UnknownParameterError,
+)
+
+from .config import ConfigError, config_dir, read_toml
+
+ENV_PLUGINS = "PATCHFLOW_VST3_PLUGINS"
+#: Prefix of the synth ids of configured plugins.
+ID_PREFIX = "vst3:"
+#: Parameters hosts add to every plugin that are not part of its sound.
+EXCLUDED_PARAMETERS = frozenset({"Bypass", "bypass"})
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+class InstrumentNotFoundError(PatchflowError):
+    """A VST3 plugin cannot be loaded: missing file, not a VST3, or not an instrument."""
+
+
+def vst3_config_file() -> Path:
+    """The VST3 configuration file (``~/.config/patchflow/vst3.toml`` or under ``$PATCHFLOW_CONFIG_DIR``)."""
+    return config_dir() / "vst3.toml"
+
+
+def configured_plugins() -> dict[str, Path]:
+    """The configured plugins by name: the config file's ``[plugins]`` table, then ``PATCHFLOW_VST3_PLUGINS``
+    (the variable wins for a name given twice). Malformed entries are skipped with a warning.
+    """
+    found: dict[str, Path] = {}
+    table = read_toml(vst3_config_file()).get("plugins", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{vst3_config_file()}: [plugins] must be a table of name = \"path\"")
+    entries = [(str(name), str(path), str(vst3_config_file())) for name, path in table.items()]
+    for entry in filter(None, os.environ.get(ENV_PLUGINS, "").split(os.pathsep)):
+        name, sep, path = entry.partition("=")
+        entries.append((name.strip(), path.strip() if sep else "", ENV_PLUGINS))
+    for name, path, origin in entries:
+        if not _NAME.fullmatch(name) or not path:
+            warnings.warn(f"{origin}: ignoring VST3 entry {name!r}: use name=/path/to/plugin.vst3 "
+                          "(name: letters, digits, '_', '.', '-')", stacklevel=2)
+            continue
+        found[name] = Path(path).expanduser()
+    return found
+
+
+@dataclass(frozen=True)
+class Binding:
+    """How one spec reaches the plugin: pedalboard's attribute name and the spec."""
+
+    key: str
+    spec: ParameterSpec
+
+
+def load_instrument(path: str | Path) -> Any:
+    """Load a VST3 instrument with pedalboard.
+
+    Raises:
+        InstrumentNotFoundError: The file is missing, cannot be loaded, or is not an instrument.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise InstrumentNotFoundError(f"VST3 plugin not found: {path}")
+    import pedalboard
+
+    try:
+        plugin = pedalboard.load_plugin(str(path))
+    except (ImportError, RuntimeError, ValueError, OSError) as exc:
+        raise InstrumentNotFoundError(f"{path}: cannot load as a VST3 plugin: {exc}") from None
+    if not getattr(plugin, "is_instrument", False):
+        raise InstrumentNotFoundError(f"{path}: this VST3 plugin is an effect, not an instrument")
+    return plugin
+
+
+def discover_specs(plugin: Any) -> list[Binding]:
+    """One binding per sound parameter of a loaded plugin (host parameters such as Bypass are left out)."""
+    bindings: list[Binding] = []
+    for key, param in plugin.parameters.items():
+        name = str(param.name)
+        if name in EXCLUDED_PARAMETERS or key in EXCLUDED_PARAMETERS:
+            continue
+        spec = _spec_for(name, param, getattr(plugin, key))
+        if spec is not None:
+            bindings.append(Binding(key, spec))
+    names = [b.spec.name for b in bindings]
+    if len(set(names)) != len(names):  # clashing display names: fall back to pedalboard's unique keys
+        bindings = [Binding(b.key, b.spec.model_copy(update={"name": b.key})) for b in bindings]
+    return bindings
+
+
+def _spec_for(name: str, param: Any, current: Any) -> ParameterSpec | None:
+    unit = str(param.label or param.units or "")
+    if param.type is bool:
+        return ParameterSpec(name=name, kind=ParameterKind.BOOLEAN, default=float(bool(current)), unit=unit)
+    if param.type is str:
+        choices = tuple(str(v) for v in (param.valid_values or ()))
+        if len(choices) < 2:
+            return None
+        default = float(choices.index(str(current))) if str(current) in choices else 0.0
+        return ParameterSpec(name=name, kind=ParameterKind.CATEGORICAL, choices=choices, default=default, unit=unit)
+    low, high = param.min_value, param.max_value
+    if low is None or high is None or not float(low) < float(high):
+        return None
+    # pedalboard's ``step_size`` is the resolution of its probe, not the plugin's grid: leave ``step`` unset.
+    draft = ParameterSpec(name=name, low=float(low), high=float(high), default=float(low), unit=unit)
+    return draft.model_copy(update={"default": draft.clamp(float(current))})
+
+
+class Vst3Synth(Synth):
+    """A VST3 instrument rendered through pedalboard.
+
+    Subclasses made by :func:`make_vst3_synth_class` carry a synth ``id`` and a ``plugin_path``; an instance can
+    also be made for any file with ``Vst3Synth(path)``. The plugin is loaded on first use.
+    """
+
+    id = "vst3"
+    display_name = "VST3 instrument"
+    #: The plugin file (set by configured subclasses).
+    plugin_path: str | None = None
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self._path = Path(path).expanduser() if path is not None else (
+            Path(self.plugin_path) if self.plugin_path else None)
+        self._plugin: Any = None
+        self._bindings: list[Binding] | None = None
+
+    # ----------------------------------------------------------------------------------------------- plugin
+    @property
+    def path(self) -> Path:
+        """The plugin file.
+
+        Raises:
+            InstrumentNotFoundError: No plugin path is configured.
+        """
+        if self._path is None:
+            raise InstrumentNotFoundError(f"{type(self).__name__}: no VST3 plugin path configured")
+        return self._path
+
+    @property
+    def plugin(self) -> Any:
+        """The loaded pedalboard plugin (loaded on first access)."""
+        if self._plugin is None:
+            self._plugin = load_instrument(self.path)
+        return self._plugin
+
+    def bindings(self) -> list[Binding]:
+        """How each spec reaches the plugin, in spec order."""
+        if self._bindings is None:
+            self._bindings = self._bind()
+        return self._bindings
+
+    def _bind(self) -> list[Binding]:
+        return discover_specs(self.plugin)
+
+    def parameter_specs(self) -> Sequence[ParameterSpec]:
+        """The plugin's sound parameters, discovered from the plugin."""
+        return [b.spec for b in self.bindings()]
+
+    # -------------------------------------------------------------------------------------------- parameters
+    def resolve(self, name: str) -> Binding:
+        """The binding of a parameter given by spec name or pedalboard attribute name.
+
+        Raises:
+            UnknownParameterError: Neither the synth nor the plugin has a parameter of that name.
+        """
+        lookup = self._lookup()
+        try:
+            return lookup[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(lookup), n=3)
+            hint = f" (did you mean {', '.join(close)}?)" if close else ""
+            raise UnknownParameterError(f"{self.id}: unknown parameter {name!r}{hint}") from None
+
+    def _lookup(self) -> dict[str, Binding]:
+        table: dict[str, Binding] = {}
+        for binding in self.bindings():
+            table.setdefault(binding.key, binding)
+            table[binding.spec.name] = binding
+        return table
+
+    def set_parameter(self, name: str, native: float) -> None:
+        """Set one parameter on the plugin to a native value (clamped to its spec, snapped to the plugin grid).
+
+        Raises:
+            UnknownParameterError: No such parameter.
+        """
+        binding = self.resolve(name)
+        self._write(binding, binding.spec.clamp(native))
+
+    def _write(self, binding: Binding, native: float) -> None:
+        spec = binding.spec
+        if spec.kind is ParameterKind.BOOLEAN:
+            value: Any = bool(native)
+        elif spec.kind is ParameterKind.CATEGORICAL:
+            value = spec.choices[int(native)]
+        else:
+            value = float(native)
+        setattr(self.plugin, binding.key, value)
+
+    def apply(self, preset: Preset) -> None:
+        """Set every parameter: the preset's values, and the defaults for the ones it does not set.
+
+        Raises:
+            UnknownParameterError: The preset names a parameter the plugin does not have.
+        """
+        chosen = {self.resolve(name).spec.name: value for name, value in preset.values.items()}
+        for binding in self.bindings():
+            self._write(binding, binding.spec.clamp(chosen.get(binding.spec.name, binding.spec.default)))
+
+    # --------------------------------------------------------------------------------------------- rendering
+    def render(self, preset: Preset, note: int = 60, velocity: int = 100, note_seconds: float = 3.0,
+               total_seconds: float = 4.0, sample_rate: int = 22050) -> np.ndarray:
+        """Play one note with ``preset``: mono float32 audio of ``round(total_seconds * sample_rate)`` samples.
+
+        Raises:
+            UnknownParameterError: The preset names a parameter the plugin does not have.
+            RenderError: The plugin produced no or non-finite audio.
+        """
+        if not 0 <= note <= 127 or not 1 <= velocity <= 127:
+            raise RenderError(f"{self.id}: note must be 0-127 and velocity 1-127, got {note}, {velocity}")
+        if not 0 < note_seconds <= total_seconds:
+            raise RenderError(f"{self.id}: need 0 < note_seconds <= total_seconds")
+        self.apply(preset)
+        return self.render_midi([(bytes([0x90, note, velocity]), 0.0), (bytes([0x80, note, 0]), note_seconds)],
+                                total_seconds, sample_rate)
+
+    def render_midi(self, messages: Sequence[tuple[bytes, float]], total_seconds: float,
+                    sample_rate: int) -> np.ndarray:
+        """Render raw MIDI messages ``(bytes, time in seconds from the start)`` with the current parameters."""
+        num_samples = int(round(total_seconds * sample_rate))
+        try:
+            stereo = self.plugin(list(messages), duration=total_seconds, sample_rate=sample_rate, num_channels=2,
+                                 buffer_size=8192, reset=True)
+        except (RuntimeError, ValueError) as exc:
+            raise RenderError(f"{self.id}: the plugin failed to render: {exc}") from None
+        mono = np.asarray(stereo, dtype=np.float32).mean(axis=0, dtype=np.float32)
+        if mono.shape[0] < num_samples:
+            mono = np.pad(mono, (0, num_samples - mono.shape[0]))
+        mono = np.ascontiguousarray(mono[:num_samples], dtype=np.float32)
+        if not np.all(np.isfinite(mono)):
+            raise RenderError(f"{self.id}: the plugin produced non-finite samples")
+        return mono
+
+    def close(self) -> None:
+        """Unload the plugin."""
+        self._plugin = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id!r} {self._path}>"
+
+
+def make_vst3_synth_class(name: str, path: str | Path) -> type[Vst3Synth]:
+    """A :class:`Vst3Synth` subclass with id ``vst3:<name>`` for the plugin at ``path``."""
+    return type(f"Vst3Synth_{re.sub(r'[^0-9A-Za-z_]', '_', name)}", (Vst3Synth,), {
+        "id": f"{ID_PREFIX}{name}",
+        "display_name": f"VST3 {name} ({Path(path).name})",
+        "plugin_path": str(Path(path).expanduser()),
+        "__module__": __name__,
+    })
