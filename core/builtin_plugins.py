@@ -127,6 +127,7 @@ class JsonPresetWriter:
             text = json.dumps(items[0] if len(items) == 1 else items, indent=1, allow_nan=False)
         except ValueError as exc:
             raise PresetFormatError(f"presets hold values JSON cannot store: {exc}", path) from None
+        tmp = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -134,6 +135,8 @@ class JsonPresetWriter:
                 out.write(text + "\n")
             os.replace(tmp, path)
         except OSError as exc:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
             raise PresetFormatError(f"cannot write file: {exc.strerror or exc}", path) from None
         return path
 
