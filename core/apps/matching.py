@@ -62,8 +62,9 @@ class MatchResult:
     """What :func:`match_sound` found.
 
     Attributes:
-        candidates: Every distinct candidate scored, best first (``params`` normalised, ``distance`` = SC).
-        stages: ``(stage name, best SC so far, renders so far, seconds so far)`` in order.
+        candidates: Every distinct candidate scored, best first (``params`` normalised, ``distance`` in the
+            search metric).
+        stages: ``(stage name, best distance so far, renders so far, seconds so far)`` in order.
         target: The target audio as matched (mono, padded/trimmed).
         input_gain: Gain applied to the target before computing the model's features.
     """
@@ -95,7 +96,7 @@ def reference_peak(store: Any | None, rows: int = 64) -> float | None:
 def match_sound(run: RunLike, target: np.ndarray, *, base_preset: Any, store: Any | None = None,
                 budget_seconds: float = 2.0, latent_count: int = 32, latent_sigma: float = 0.5,
                 neighbours: int = 8, top: int = 3, workers: int | None = None, seed: int = 0,
-                progress: Any = None) -> MatchResult:
+                metric: str = "sc", progress: Any = None) -> MatchResult:
     """Find parameters whose rendering sounds like ``target``.
 
     Args:
@@ -110,6 +111,8 @@ def match_sound(run: RunLike, target: np.ndarray, *, base_preset: Any, store: An
         top: Candidates refined by the local search.
         workers: Render threads.
         seed: Seed of sampling and search.
+        metric: Distance that ranks candidates and drives the search (``sc`` or ``log_mse``, see
+            :class:`~patchflow.apps.refine.AudioObjective`); stages report it.
         progress: Optional callable receiving a line of text after each stage.
     """
     from ..data.features import log_mel
@@ -126,7 +129,8 @@ def match_sound(run: RunLike, target: np.ndarray, *, base_preset: Any, store: An
     spec = SpectrogramSettings.from_features(run.feature_settings, run.render_settings.sample_rate)
     stages: list[tuple[str, float, int, float]] = []
     with ParallelRenderer(lambda: get_synth(run.synth_id), run.render_settings, workers) as renderer:
-        objective = AudioObjective(target, renderer, base_preset, run.parameters, spec, match_level=True)
+        objective = AudioObjective(target, renderer, base_preset, run.parameters, spec, match_level=True,
+                                   metric=metric)
         pool: list[Candidate] = []
 
         def stage(name: str, params: np.ndarray, origin: str) -> None:
@@ -134,7 +138,7 @@ def match_sound(run: RunLike, target: np.ndarray, *, base_preset: Any, store: An
                 pool.extend(objective.rank(params, origin))
                 pool.sort(key=lambda c: c.distance)
             stages.append((name, pool[0].distance, objective.renders, time.monotonic() - start_time))
-            say(f"{name:<18} SC {pool[0].distance:.4f}  ({objective.renders} renders, "
+            say(f"{name:<18} {metric} {pool[0].distance:.4f}  ({objective.renders} renders, "
                 f"{stages[-1][3]:.1f} s)")
 
         stage("model", predict_params(run.model, mel), "model")
@@ -157,7 +161,8 @@ def match_sound(run: RunLike, target: np.ndarray, *, base_preset: Any, store: An
         unique.setdefault(run.parameters.to_native(candidate.params[None])[0].tobytes(), candidate)
     return MatchResult(list(unique.values()), stages, target, gain,
                        info={"renders": objective.renders, "seconds": time.monotonic() - start_time,
-                             "level_matched": True, "spectrogram": spec.to_json()})
+                             "level_matched": True, "metric": metric,
+                             "spectrogram": spec.to_json()})
 
 
 def write_match(result: MatchResult, run: RunLike, base_preset: Any, out_dir: str | Path, *, top: int = 1,
@@ -209,8 +214,9 @@ def write_match(result: MatchResult, run: RunLike, base_preset: Any, out_dir: st
     summary = {
         "synth": run.synth_id,
         "sc": sc,
-        "stages": [{"stage": s, "sc": d, "renders": n, "seconds": t} for s, d, n, t in result.stages],
-        "candidates": [{"rank": k + 1, "sc": c.distance, "origin": c.origin,
+        "stages": [{"stage": s, result.info["metric"]: d, "renders": n, "seconds": t}
+                   for s, d, n, t in result.stages],
+        "candidates": [{"rank": k + 1, result.info["metric"]: c.distance, "origin": c.origin,
                         "values": dict(zip(table.names, table.to_native(c.params[None])[0].tolist()))}
                        for k, c in enumerate(chosen)],
         "input_gain": result.input_gain,

@@ -2,9 +2,10 @@
 
 The model proposes; the synth decides. Candidates (the model's prediction, samples around it in the latent
 space, nearest training presets) are rendered through the real synth, ranked by spectral convergence to the
-target, and the best ones are improved by CMA-ES (the ``cma`` package) inside ``[0, 1]^P`` until a time budget is
-spent. Parameter vectors are snapped to the synth's native grid before rendering, and renders are cached by their
-native values, since many nearby vectors play the same sound.
+target, and the best ones are improved by a derivative-free local search inside ``[0, 1]^P`` (batched coordinate
+perturbation by whole grid steps, or CMA-ES from the ``cma`` package) until a time budget is spent. Parameter
+vectors are snapped to the synth's native grid before rendering, and renders are cached by their native values,
+since many nearby vectors play the same sound.
 """
 
 from __future__ import annotations
@@ -15,10 +16,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..evaluation.metrics import SpectrogramSettings, level_matched, magnitude_mel, spectral_convergence
+from ..evaluation.metrics import (
+    SpectrogramSettings,
+    level_matched,
+    magnitude_mel,
+    spectral_convergence,
+    spectrogram_mse,
+)
 from ..evaluation.rendering import ParallelRenderer, presets_from_normalised
 from ..parameters import ParameterTable
 from ..presets import Preset
+
+#: Distances the search can minimise.
+OBJECTIVES = ("sc", "log_mse")
 
 
 @dataclass
@@ -27,7 +37,7 @@ class Candidate:
 
     Attributes:
         params: Normalised learned parameters ``(P,)``.
-        distance: Spectral convergence of its rendering to the target (lower is better).
+        distance: Audio distance of its rendering to the target (the objective's metric; lower is better).
         origin: Where it came from (``model``, ``latent``, ``retrieval``, ``refined``...).
     """
 
@@ -48,6 +58,9 @@ class AudioObjective:
         spectrogram: Spectrogram settings of the distance.
         match_level: Scale each rendering by its least-squares gain first (for targets of arbitrary level, such
             as recordings); leave off when the target is a rendering of the same synth.
+        metric: ``sc`` (spectral convergence, the reported metric; it prefers quiet renderings to loud wrong
+            ones, since silence scores 1) or ``log_mse`` (mean squared log-magnitude difference, which weighs
+            quiet detail and penalises silence).
     """
 
     target_audio: np.ndarray
@@ -56,19 +69,24 @@ class AudioObjective:
     table: ParameterTable
     spectrogram: SpectrogramSettings
     match_level: bool = False
+    metric: str = "sc"
     renders: int = 0
     _target: np.ndarray = field(init=False, repr=False)
     _cache: dict[bytes, float] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.metric not in OBJECTIVES:
+            raise ValueError(f"unknown search metric {self.metric!r}; choose from {', '.join(OBJECTIVES)}")
         self._target = magnitude_mel(self.target_audio, self.spectrogram)
 
     def distances_of_audio(self, audio: np.ndarray) -> np.ndarray:
-        """Spectral convergence of each rendering ``(N, samples)`` to the target."""
+        """Distance (:attr:`metric`) of each rendering ``(N, samples)`` to the target."""
         spec = magnitude_mel(audio, self.spectrogram)
         target = np.broadcast_to(self._target, spec.shape)
         if self.match_level:
             spec = level_matched(target, spec)
+        if self.metric == "log_mse":
+            return spectrogram_mse(target, spec)
         return spectral_convergence(target, spec)
 
     def __call__(self, params: np.ndarray) -> np.ndarray:
@@ -100,47 +118,109 @@ class AudioObjective:
         return self.renderer.render(presets_from_normalised(self.base, self.table, np.atleast_2d(params)))
 
 
-def refine(objective: AudioObjective, starts: Sequence[Candidate], budget_seconds: float, *, top: int = 3,
-           sigma: float = 0.1, seed: int = 0) -> list[Candidate]:
-    """Improve the best ``top`` candidates with CMA-ES in ``[0, 1]^P`` until ``budget_seconds`` is spent.
+#: Local-search methods of :func:`refine`.
+METHODS = ("coordinate", "cma")
 
-    The budget is shared evenly between the starts; a start whose search converges early hands its time on.
+
+def grid_steps(table: ParameterTable) -> np.ndarray:
+    """The smallest meaningful move of each parameter in normalised units (one grid step or one class)."""
+    steps = []
+    for spec in table:
+        if not spec.is_continuous:
+            steps.append(1.0 / (spec.cardinality - 1))
+        elif spec.step is not None:
+            steps.append(spec.step / (spec.high - spec.low))
+        else:
+            steps.append(0.01)
+    return np.asarray(steps, dtype=np.float64)
+
+
+def _coordinate_search(objective: AudioObjective, start: Candidate, stop_at: float,
+                       rng: np.random.Generator, batch: int) -> Candidate:
+    """Greedy batched coordinate perturbation: propose moves of one or two parameters by 1-16 grid steps (a
+    random class for categorical ones), render the batch, keep the best if it improves."""
+    steps = grid_steps(objective.table)
+    categorical = np.array([not spec.is_continuous for spec in objective.table])
+    best = start
+    size = len(steps)
+    while time.monotonic() < stop_at:
+        proposals = np.repeat(best.params[None], batch, axis=0)
+        for row in proposals:
+            for j in rng.choice(size, size=1 + int(rng.random() < 0.3), replace=False):
+                if categorical[j]:
+                    row[j] = rng.integers(0, round(1 / steps[j]) + 1) * steps[j]
+                else:
+                    row[j] += rng.choice([-1, 1]) * rng.choice([1, 2, 4, 8, 16]) * steps[j]
+        proposals = np.clip(proposals, 0.0, 1.0)
+        scores = objective(proposals)
+        i = int(np.argmin(scores))
+        if scores[i] < best.distance:
+            best = Candidate(proposals[i], float(scores[i]), "refined")
+    return best
+
+
+def _cma_search(objective: AudioObjective, start: Candidate, stop_at: float, sigma: float, seed: int) -> Candidate:
+    """CMA-ES (the ``cma`` package) in ``[0, 1]^P`` from ``start``."""
+    import cma
+
+    es = cma.CMAEvolutionStrategy(np.clip(start.params, 0.02, 0.98), sigma,
+                                  {"bounds": [0.0, 1.0], "seed": seed, "verbose": -9, "tolfun": 1e-6,
+                                   "tolflatfitness": 20})
+    best = start
+    while time.monotonic() < stop_at and not es.stop():
+        xs = es.ask()
+        scores = objective(np.array(xs))
+        es.tell(xs, scores.tolist())
+        i = int(np.argmin(scores))
+        if scores[i] < best.distance:
+            best = Candidate(np.clip(np.asarray(xs[i], dtype=np.float64), 0, 1), float(scores[i]), "refined")
+    return best
+
+
+def refine(objective: AudioObjective, starts: Sequence[Candidate], budget_seconds: float, *, top: int = 3,
+           method: str = "coordinate", sigma: float = 0.05, batch: int = 16, seed: int = 0) -> list[Candidate]:
+    """Improve the best ``top`` candidates by derivative-free local search until ``budget_seconds`` is spent.
+
+    Synth parameters live on grids and the sound is piecewise constant in them, so the default ``coordinate``
+    search moves one or two parameters at a time by whole grid steps; ``cma`` runs CMA-ES (step size ``sigma``)
+    instead. The budget is shared evenly between the starts; a start whose search stops early hands its time on.
 
     Args:
         objective: Scores parameter vectors by rendering them.
         starts: Scored candidates (any order); the ``top`` best are refined.
         budget_seconds: Wall-clock time to spend (0 returns the starts, best first).
         top: Number of starting points.
+        method: ``coordinate`` or ``cma``.
         sigma: Initial CMA-ES step size in normalised units.
+        batch: Proposals rendered together per coordinate-search step.
         seed: Seed of the search.
 
     Returns:
         Every start and the best point found from each, best first.
-    """
-    import cma
 
+    Raises:
+        ValueError: Unknown method.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown search method {method!r}; choose from {', '.join(METHODS)}")
     ranked = sorted(starts, key=lambda c: c.distance)
     if budget_seconds <= 0 or not ranked:
         return ranked
+    if method == "cma":
+        import cma  # noqa: F401  (imported before the clock starts)
     found = list(ranked)
     deadline = time.monotonic() + budget_seconds
     chosen = ranked[:max(1, top)]
+    rng = np.random.default_rng(seed)
     for n, start in enumerate(chosen):
         now = time.monotonic()
         if now >= deadline:
             break
         stop_at = now + (deadline - now) / (len(chosen) - n)
-        x0 = np.clip(start.params, 0.02, 0.98)
-        es = cma.CMAEvolutionStrategy(x0, sigma, {"bounds": [0.0, 1.0], "seed": seed + n + 1, "verbose": -9,
-                                                  "tolfun": 1e-6, "tolflatfitness": 20})
-        best = start
-        while time.monotonic() < stop_at and not es.stop():
-            xs = es.ask()
-            scores = objective(np.array(xs))
-            es.tell(xs, scores.tolist())
-            i = int(np.argmin(scores))
-            if scores[i] < best.distance:
-                best = Candidate(np.clip(np.asarray(xs[i], dtype=np.float64), 0, 1), float(scores[i]), "refined")
+        if method == "cma":
+            best = _cma_search(objective, start, stop_at, sigma, seed + n + 1)
+        else:
+            best = _coordinate_search(objective, start, stop_at, rng, batch)
         if best is not start:
             found.append(best)
     return sorted(found, key=lambda c: c.distance)

@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(None, "--workers", help="Render threads (default: usable CPUs)."),
         device: str = typer.Option("cpu", "--device", help="Where the models run (cpu, cuda)."),
         checkpoint: str = typer.Option("best", "--checkpoint", help="best or last."),
+        metric: str = typer.Option("sc", "--metric", help="Distance that ranks candidates and drives the search: "
+                                   "sc (spectral convergence) or log_mse (log-mel MSE, penalises silence)."),
         seed: int = typer.Option(0, "--seed", help="Seed of latent sampling and search."),
     ) -> None:
         """Evaluate RUNS on the test split of --data: parameter error, audio error of re-rendered presets
@@ -45,7 +47,7 @@ def register(app: typer.Typer) -> None:
         loaded = [load_run(r, device=device, checkpoint=checkpoint) for r in runs]
         others = [(Path(p).stem, open_store(p)) for p in ood]
         settings = EvalSettings(max_items=max_items, refine_budget=refine_budget, examples=examples,
-                                workers=workers, seed=seed)
+                                workers=workers, seed=seed, search_metric=metric)
         with Progress(console=console, transient=True) as bar:
             task = bar.add_task("evaluating", total=None)
 

@@ -26,6 +26,8 @@ def register(app: typer.Typer) -> None:
         neighbours: int = typer.Option(8, "--neighbours", help="Nearest training presets added as candidates."),
         workers: int = typer.Option(None, "--workers", help="Render threads (default: usable CPUs)."),
         device: str = typer.Option("cpu", "--device", help="Where the model runs."),
+        metric: str = typer.Option("sc", "--metric", help="Distance that ranks candidates and drives the search: "
+                                   "sc (spectral convergence) or log_mse (log-mel MSE, penalises silence)."),
         seed: int = typer.Option(0, "--seed", help="Seed of sampling and search."),
     ) -> None:
         """Infer parameters for SOUND, refine them with the synth in the loop, and write the preset in the
@@ -44,7 +46,8 @@ def register(app: typer.Typer) -> None:
         target = load_target(sound, run.render_settings.sample_rate, run.render_settings.num_samples)
         result = match_sound(run, target, base_preset=base, store=store, budget_seconds=budget,
                              latent_count=latent_samples, neighbours=neighbours if store is not None else 0,
-                             top=max(3, top), workers=workers, seed=seed, progress=console.print)
+                             top=max(3, top), workers=workers, seed=seed, metric=metric,
+                             progress=console.print)
         written = write_match(result, run, base, out, top=top)
         console.print(f"Best match SC {written['summary']['sc']:.4f} (level-matched); wrote "
                       + ", ".join(str(p) for p in written["files"].values()))

@@ -47,6 +47,8 @@ class EvalSettings:
         workers: Render threads (default: usable CPUs).
         examples: Number of test items drawn as spectrogram figures.
         seed: Seed of latent sampling and refinement.
+        search_metric: Distance that ranks the stage candidates and drives the refinement (``sc`` or
+            ``log_mse``).
     """
 
     max_items: int | None = None
@@ -58,6 +60,7 @@ class EvalSettings:
     workers: int | None = None
     examples: int = 3
     seed: int = 0
+    search_metric: str = "sc"
 
 
 @dataclass
@@ -264,7 +267,7 @@ def _stage_rows(row: RowResult, candidates: dict[str, np.ndarray], domains: Sequ
     for domain in domains:
         best_ranked, best_refined = [], []
         for i in range(len(domain.rows)):
-            objective = AudioObjective(domain.audio[i], renderer, base, table, spec)
+            objective = AudioObjective(domain.audio[i], renderer, base, table, spec, metric=settings.search_metric)
             starts = objective.rank(candidates[domain.name][i], "candidate")
             best_ranked.append(starts[0].params)
             best_refined.append(refine(objective, starts, settings.refine_budget, seed=settings.seed)[0].params)

@@ -22,11 +22,14 @@ def presets_from_normalised(base: Preset, table: ParameterTable, params: np.ndar
                             names: Sequence[str] | None = None) -> list[Preset]:
     """Presets that take ``base``'s values and the learned parameters ``params`` ``(N, P)`` in ``[0, 1]``.
 
-    Values are mapped to native units through the specs (grid-snapped, clamped, classes rounded).
+    Values are mapped to native units through the specs (grid-snapped, clamped, classes rounded). The new presets
+    carry the given names (the base's raw name bytes, kept by some formats for round trips, are dropped).
     """
     native = table.to_native(np.atleast_2d(params))
     names = names or [f"{base.name or 'preset'} {i + 1}" for i in range(len(native))]
-    return [base.with_values(table, row, name=name, source=None, flags=[]) for row, name in zip(native, names)]
+    extra = {k: v for k, v in base.extra.items() if k != "raw_name"}
+    return [base.with_values(table, row, name=name, source=None, flags=[], extra=extra)
+            for row, name in zip(native, names)]
 
 
 def default_workers() -> int:
