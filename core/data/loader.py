@@ -84,6 +84,11 @@ class StoreLoader:
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         order = torch.from_numpy(self._positions())
+        if self.shuffle:  # the k-th pass over the loader uses epoch k (unless set_epoch says otherwise)
+            self.epoch += 1
+        return self._batches(order)
+
+    def _batches(self, order: torch.Tensor) -> Iterator[dict[str, torch.Tensor]]:
         for start in range(0, len(order), self.batch_size):
             take = order[start:start + self.batch_size]
             if self.drop_last and len(take) < self.batch_size:
@@ -95,8 +100,6 @@ class StoreLoader:
                 "tags": self._tags[take].to(self.device, non_blocking=True),
                 "index": self._index[take].to(self.device, non_blocking=True),
             }
-        if self.shuffle:
-            self.epoch += 1
 
 
 def make_loader(store: PresetStore, split: str | np.ndarray, batch_size: int, *, shuffle: bool = True,
@@ -108,8 +111,8 @@ def make_loader(store: PresetStore, split: str | np.ndarray, batch_size: int, *,
         store: An open store.
         split: ``train``, ``valid``, ``test``, or an array of rows.
         batch_size: Items per batch.
-        shuffle: Shuffle the order; each full pass advances the epoch (or call ``set_epoch``), and the order is a
-            function of ``(seed, epoch)`` only.
+        shuffle: Shuffle the order; the k-th iteration over the loader uses epoch k (or call ``set_epoch`` before
+            iterating), and the order is a function of ``(seed, epoch)`` only.
         seed: Seed of the order.
         device: Where batches are placed.
         drop_last: Drop a last, smaller batch.

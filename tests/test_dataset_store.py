@@ -1,0 +1,119 @@
+"""The small real Dexed store: layout, splits without leakage, training-only statistics, presets, loader."""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+
+import numpy as np
+import pytest
+import torch
+
+from patchflow import get_synth
+from patchflow.data.loader import make_loader
+from patchflow.data.selection import AUDIBLE_DB
+from patchflow.data.store import StoreError, open_store
+
+
+def test_layout_and_contents(small_dexed_store) -> None:
+    store = small_dexed_store
+    n = len(store)
+    assert n == 300 and store.status == "complete" and store.synth_id == "dexed"
+    assert len(store.parameters) == 16
+    assert store.mel.shape == (n, 128, 87)
+    assert store.audio_array.shape == (n, 88200)
+    params = np.asarray(store.array("params")[:])
+    assert params.shape == (n, 16) and params.min() >= 0 and params.max() <= 1
+    classes = np.asarray(store.array("classes")[:])
+    for j, spec in enumerate(store.parameters):
+        if spec.is_continuous:
+            assert np.all(classes[:, j] == -1)
+        else:
+            assert classes[:, j].min() >= 0 and classes[:, j].max() < spec.cardinality
+            np.testing.assert_allclose(params[:, j], classes[:, j] / (spec.cardinality - 1), atol=1e-6)
+    native = np.asarray(store.array("native")[:])
+    assert len({row.tobytes() for row in native}) == n  # duplicates on the learned parameters were removed
+    assert all("#" in s for s in store.sources) and len(store.names) == n
+    item = store[5]
+    assert item.mel.shape == (128, 87) and item.index == 5 and item.params.dtype == np.float32
+    assert store.counts["kept"] == n and store.counts["duplicates"] > 0
+
+
+def test_chosen_parameters_are_audible_over_the_base(small_dexed_store) -> None:
+    report = small_dexed_store.meta["selection"]
+    chosen = [s for s in report["scores"] if s["chosen"]]
+    assert [s["name"] for s in chosen] == sorted(small_dexed_store.parameters.names,
+                                                  key=[s["name"] for s in report["scores"]].index)
+    assert all(s["effect_db"] >= AUDIBLE_DB for s in chosen)
+    assert report["inaudible"]  # the measure does reject parameters
+    assert not set(report["inaudible"]) & set(small_dexed_store.parameters.names)
+
+
+def test_grouped_split_keeps_banks_on_one_side(small_dexed_store) -> None:
+    store = small_dexed_store
+    sizes = {s: len(store.split_indices(s)) for s in ("train", "valid", "test")}
+    assert sum(sizes.values()) == len(store)
+    assert 0.7 < sizes["train"] / len(store) < 0.9 and sizes["valid"] > 0 and sizes["test"] > 0
+    banks = {s: {src.rsplit("#", 1)[0] for src in np.asarray(store.sources)[store.split_indices(s)]}
+             for s in sizes}
+    assert not banks["train"] & banks["test"] and not banks["train"] & banks["valid"]
+    assert not banks["valid"] & banks["test"]
+
+
+def test_normalisation_uses_the_training_split_only(small_dexed_store) -> None:
+    store = small_dexed_store
+    train = np.asarray(store.mel[:])[store.split_indices("train")].astype(np.float64)
+    assert store.mel_mean == pytest.approx(train.mean(), abs=1e-6)
+    assert store.mel_std == pytest.approx(train.std(), rel=1e-6)
+    everything = np.asarray(store.mel[:], dtype=np.float64)
+    assert abs(everything.mean() - store.mel_mean) > 1e-4  # test rows did not leak into the statistics
+    normalised = store.normalise_mel(train)
+    assert normalised.mean() == pytest.approx(0, abs=1e-6) and normalised.std() == pytest.approx(1, rel=1e-6)
+
+
+def test_rows_rerender_exactly_from_their_presets(small_dexed_store) -> None:
+    store = small_dexed_store
+    synth = get_synth("dexed")
+    for i in (0, 137, 299):
+        preset = store.preset(i)
+        assert preset.name == store.names[i]
+        np.testing.assert_array_equal(synth.render_with(preset, store.render_settings), store.audio(i))
+        for name in synth.parameters.names:  # non-learned parameters come from the base preset
+            if name not in store.parameters:
+                assert preset.values[name] == store.base_preset.values[name]
+
+
+def test_loader_batches_are_normalised_deterministic_and_shard(small_dexed_store) -> None:
+    store = small_dexed_store
+    loader = make_loader(store, "train", 32, shuffle=True, seed=3)
+    batch = next(iter(loader))
+    assert batch["mel"].shape == (32, 128, 87) and batch["mel"].dtype == torch.float32
+    assert batch["params"].shape == (32, 16) and batch["classes"].dtype == torch.int64
+    rows = batch["index"].numpy()
+    np.testing.assert_allclose(batch["mel"][0].numpy(), store[int(rows[0])].mel, atol=1e-5)
+    np.testing.assert_array_equal(batch["params"][1].numpy(), store[int(rows[1])].params)
+    first = [b["index"] for b in make_loader(store, "train", 32, seed=3)]
+    again = [b["index"] for b in make_loader(store, "train", 32, seed=3)]
+    other = [b["index"] for b in make_loader(store, "train", 32, seed=4)]
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert not torch.equal(torch.cat(first), torch.cat(other))
+    assert sorted(torch.cat(first).tolist()) == store.split_indices("train").tolist()
+    epoch_one = torch.cat([b["index"] for b in loader])  # `loader` was iterated once above: this is epoch 1
+    assert not torch.equal(epoch_one, torch.cat(first))
+    loader.set_epoch(0)
+    assert torch.equal(torch.cat([b["index"] for b in loader]), torch.cat(first))
+    shards = [torch.cat([b["index"] for b in make_loader(store, "train", 16, seed=3, rank=r, world_size=2)])
+              for r in range(2)]
+    assert len(shards[0]) == len(shards[1])
+    assert set(shards[0].tolist()) | set(shards[1].tolist()) == set(store.split_indices("train").tolist())
+    assert len(make_loader(store, "test", 8, shuffle=False, drop_last=True)) == len(store.split_indices("test")) // 8
+
+
+def test_unknown_split_and_missing_store_are_clear_errors(small_dexed_store, tmp_path) -> None:
+    with pytest.raises(StoreError, match="unknown split"):
+        small_dexed_store.split_indices("training")
+    with pytest.raises(StoreError, match="no such store"):
+        open_store(tmp_path / "nothing.zarr")
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(StoreError, match="not a patchflow store"):
+        open_store(tmp_path / "plain")
+    assert PurePath(small_dexed_store.path).suffix == ".zarr"
