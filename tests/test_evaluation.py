@@ -1,0 +1,119 @@
+"""``evaluate`` on the small real Dexed store with tiny trained runs: a baseline and Flow_reg, the reference
+rows, the synth-in-the-loop stage rows, the report files and the command line."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import patchflow
+from patchflow.cli import app
+from patchflow.evaluation import metrics as M
+from patchflow.evaluation.evaluate import (
+    MEAN_ROW,
+    RETRIEVAL_ROW,
+    EvalSettings,
+    EvaluationError,
+    evaluate,
+)
+from patchflow.evaluation.rendering import presets_from_normalised
+from patchflow.evaluation.report import write_report
+from patchflow.training import load_run
+
+BASELINE, FLOW_REG = "mlp", "vae"
+ITEMS = 5
+
+
+@pytest.fixture(scope="module")
+def evaluation(tiny_run, small_dexed_store):
+    runs = [load_run(tiny_run(BASELINE)), load_run(tiny_run(FLOW_REG))]
+    settings = EvalSettings(max_items=ITEMS, refine_budget=0.3, latent_samples=4, neighbours=2, examples=2,
+                            workers=2)
+    return evaluate(runs, small_dexed_store, settings=settings)
+
+
+def test_rerendering_the_targets_parameters_reproduces_the_targets(small_dexed_store):
+    """The trap of the original code: targets must be re-rendered with the store's note and velocity."""
+    store = small_dexed_store
+    rows = store.split_indices("test")[:3]
+    params = np.asarray(store.array("params").get_orthogonal_selection((rows, slice(None))), dtype=np.float64)
+    synth = patchflow.get_synth(store.synth_id)
+    audio = np.stack([synth.render_with(p, store.render_settings)
+                      for p in presets_from_normalised(store.base_preset, store.parameters, params)])
+    spec = M.SpectrogramSettings.from_features(store.features, store.render_settings.sample_rate)
+    targets = M.magnitude_mel(np.stack([store.audio(int(i)) for i in rows]), spec)
+    np.testing.assert_allclose(M.spectral_convergence(targets, M.magnitude_mel(audio, spec)), 0.0, atol=1e-6)
+
+
+def test_rows_and_scores(evaluation, small_dexed_store):
+    names = [row.name for row in evaluation.rows]
+    flow = [n for n in names if n.startswith(FLOW_REG)]
+    assert names[:2] == [MEAN_ROW, RETRIEVAL_ROW]
+    assert BASELINE in names and flow == [FLOW_REG, f"{FLOW_REG} + retrieval", f"{FLOW_REG} + refinement"]
+    for row in evaluation.rows:
+        scores = row.scores["test"]
+        assert scores["sc"].shape == (ITEMS,) and np.all(np.isfinite(scores["sc"])) and np.all(scores["sc"] >= 0)
+        assert np.all(scores["spec_mse"] >= 0)
+        assert np.all((scores["param_mse"] >= 0) & (scores["param_mse"] <= 1))
+        assert np.all((row.params["test"] >= 0) & (row.params["test"] <= 1))
+    by_name = {row.name: row.scores["test"]["sc"] for row in evaluation.rows}
+    # each stage keeps the best candidate so far, and the model's own prediction is among the candidates
+    for run in (BASELINE, FLOW_REG):
+        assert np.all(by_name[f"{run} + retrieval"] <= by_name[run] + 1e-12)
+        assert np.all(by_name[f"{run} + refinement"] <= by_name[f"{run} + retrieval"] + 1e-12)
+    # the mean row predicts the training mean for every item
+    store = small_dexed_store
+    train = np.asarray(store.array("params").get_orthogonal_selection((store.split_indices("train"), slice(None))))
+    np.testing.assert_allclose(evaluation.rows[0].params["test"], np.repeat(train.mean(0, keepdims=True), ITEMS, 0),
+                               rtol=1e-5)
+
+
+def test_retrieval_row_is_the_nearest_training_log_mel(evaluation, small_dexed_store):
+    store = small_dexed_store
+    train_rows = store.split_indices("train")
+    test_row = int(store.split_indices("test")[0])
+    train_mel = store.normalise_mel(np.asarray(store.mel.get_orthogonal_selection(
+        (train_rows, slice(None), slice(None))), dtype=np.float64))
+    query = store.normalise_mel(np.asarray(store.mel[test_row], dtype=np.float64))
+    nearest = int(np.argmin(((train_mel - query[None]) ** 2).sum(axis=(1, 2))))
+    expected = np.asarray(store.array("params")[int(train_rows[nearest])], dtype=np.float64)
+    np.testing.assert_allclose(evaluation.rows[1].params["test"][0], expected)
+
+
+def test_report_files(evaluation, tmp_path):
+    files = write_report(evaluation, tmp_path / "report")
+    table = files["markdown"].read_text()
+    for name in (MEAN_ROW, RETRIEVAL_ROW, BASELINE, FLOW_REG, f"{FLOW_REG} + refinement"):
+        assert f"| {name} |" in table or f"| *{name}* |" in table
+    assert "Wilcoxon p" in table
+    data = json.loads(files["json"].read_text())
+    summary = data["summary"][FLOW_REG]["test"]["sc"]
+    sc = next(r for r in evaluation.rows if r.name == FLOW_REG).scores["test"]["sc"]
+    assert summary["mean"] == pytest.approx(float(sc.mean())) and summary["median"] == pytest.approx(
+        float(np.median(sc)))
+    assert len(data["per_item"][BASELINE]["test"]["sc"]) == ITEMS
+    comparison = data["comparisons"]["test"][0]
+    assert comparison["a"] == MEAN_ROW and 0 <= comparison["a_better"] <= 1
+    assert sorted(p.name for p in files["figures"].iterdir()) == ["test-0.png", "test-1.png"]
+
+
+def test_a_run_of_other_parameters_is_refused(small_dexed_store):
+    other = SimpleNamespace(synth_id="dexed", parameters=small_dexed_store.parameters.subset(
+        small_dexed_store.parameters.names[:3]), run_dir="elsewhere", model=None)
+    with pytest.raises(EvaluationError, match="other parameters"):
+        evaluate([other], small_dexed_store)
+
+
+def test_evaluate_command(tiny_run, small_dexed_store, tmp_path):
+    out = tmp_path / "cli-report"
+    result = CliRunner().invoke(app, ["evaluate", str(tiny_run(BASELINE)), "--data", str(small_dexed_store.path),
+                                      "--out", str(out), "--max-items", "3", "--examples", "1"])
+    assert result.exit_code == 0, result.output
+    assert "Retrieval (NN log-mel)" in (out / "results.md").read_text()
+    assert (out / "figures" / "test-0.png").is_file()
+    missing = CliRunner().invoke(app, ["evaluate", str(tmp_path / "no-run"), "--data", str(small_dexed_store.path)])
+    assert missing.exit_code == 1 and "no-run" in missing.output
