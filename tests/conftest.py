@@ -47,3 +47,25 @@ def small_dexed_store(dx7_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     build_store("dexed", [dx7_dir / f for f in SMALL_STORE_FOLDERS], out, params="16", limit=300, seed=0,
                 split="grouped", progress=False)
     return open_store(out)
+
+
+#: Training overrides of the tiny runs that evaluation, application and export tests share.
+TINY_RUN = {"epochs": 1, "batch_size": 16, "max_batches_per_epoch": 3, "max_valid_batches": 1,
+            "beta_warmup_epochs": 0, "progress": False, "model.conv_channels": 16, "model.mlp_hidden": 64}
+
+
+@pytest.fixture(scope="session")
+def tiny_run(small_dexed_store, tmp_path_factory: pytest.TempPathFactory):
+    """Factory ``tiny_run(model_name) -> run directory``: one short training per model name and session on the
+    small Dexed store (the trainer's ``small`` preset, narrowed further), shared by every test that asks."""
+    from patchflow.training import make_config, train
+
+    runs: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in runs:
+            out = tmp_path_factory.mktemp("runs") / name
+            runs[name] = train(make_config(small_dexed_store.path, out, name, preset="small", overrides=TINY_RUN))
+        return runs[name]
+
+    return get
