@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from patchflow import ParameterSpec, Preset, RenderError, Synth
+from patchflow import ParameterSpec, Preset, RenderError, RenderSettings, Synth
 
 from .parameters import DX7_PARAMETERS, VCED_ORDER
 
@@ -54,6 +54,10 @@ class DexedSynth(Synth):
                total_seconds: float = 4.0, sample_rate: int = 22050) -> np.ndarray:
         import dexed
 
+        try:
+            RenderSettings(int(note), int(velocity), float(note_seconds), float(total_seconds), int(sample_rate))
+        except ValueError as exc:
+            raise RenderError(f"dexed cannot render {preset.name!r}: {exc}") from None
         try:
             patch = dexed.Patch.from_sysex(preset_to_vced(preset, self.parameters) + b"\x3f")
             engine = self._engine(int(sample_rate))
