@@ -332,7 +332,7 @@ def build_store(
               "seed": seed, "split": split, "folds": folds, "group_by": group_by, "base_preset": base_preset,
               "paths": [str(p.resolve()) for p in paths]}
     fingerprint = build_fingerprint(synth_obj.id, files, config)
-    console = _console(progress)
+    console = _console()
 
     needs_plan = True
     if out.exists():
@@ -388,10 +388,10 @@ def build_store(
     return open_store(out)
 
 
-def _console(progress: bool):
+def _console():
     from rich.console import Console
 
-    return Console(stderr=True, quiet=not progress)
+    return Console(stderr=True)
 
 
 class _progress:

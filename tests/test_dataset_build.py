@@ -1,0 +1,168 @@
+"""Building stores: resume after kill -9, failures recorded, options checked, the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from patchflow import UnknownParameterError, get_synth
+from patchflow.data.build import build_store
+from patchflow.data.render import render_batch
+from patchflow.data.store import StoreError, open_group, open_store
+from patchflow.synth import RenderSettings
+
+PARAMS = ["op1_output_level", "op2_output_level", "op2_frequency_coarse", "op3_env_rate1", "algorithm",
+          "feedback", "lfo_wave", "transpose"]
+ROW_ARRAYS = ("audio", "mel", "params", "native", "classes", "tags", "names", "sources", "peak", "ok", "error",
+              "split", "fold", "chunk_done")
+
+
+@pytest.fixture()
+def params_file(tmp_path: Path) -> Path:
+    path = tmp_path / "params.txt"
+    path.write_text("# learned parameters\n" + "\n".join(PARAMS[:4]) + "\n" + ", ".join(PARAMS[4:]) + "\n")
+    return path
+
+
+def build_command(corpus: Path, params: Path, out: Path) -> list[str]:
+    return [sys.executable, "-c", "from patchflow.cli import main; main()", "dataset", "build", "--synth", "dexed",
+            "--presets", str(corpus), "--params", str(params), "--out", str(out), "--limit", "256",
+            "--workers", "1", "--split", "grouped", "--folds", "3", "--no-progress"]
+
+
+def assert_same_store(a: Path, b: Path) -> None:
+    ga, gb = open_group(a), open_group(b)
+    for name in ROW_ARRAYS:
+        np.testing.assert_array_equal(np.asarray(ga[name][:]), np.asarray(gb[name][:]), err_msg=name)
+    ma, mb = dict(ga.attrs["patchflow"]), dict(gb.attrs["patchflow"])
+    for key in ("parameters", "base_preset", "norm", "counts", "failures", "split", "selection", "fingerprint"):
+        assert ma[key] == mb[key], key
+
+
+def test_resume_after_kill_gives_the_same_store(dx7_dir: Path, params_file: Path, tmp_path: Path) -> None:
+    corpus = dx7_dir / "Bo Tomlyn"
+    reference = tmp_path / "reference.zarr"
+    build_store("dexed", [corpus], reference, params=str(params_file), limit=256, workers=1, split="grouped",
+                folds=3, progress=False)
+    out = tmp_path / "killed.zarr"
+    process = subprocess.Popen(build_command(corpus, params_file, out), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    done_marks = out / "chunk_done" / "c"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if done_marks.is_dir() and any(done_marks.iterdir()):
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, f"the build ended before it could be killed: {process.stderr.read()!r}"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    interrupted = open_store(out, allow_incomplete=True)
+    assert interrupted.status == "building"
+    done = np.asarray(open_group(out)["chunk_done"][:])
+    assert 0 < done.sum() < len(done)
+    with pytest.raises(StoreError, match="resume"):
+        open_store(out)
+    resumed = subprocess.run(build_command(corpus, params_file, out), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stderr
+    assert_same_store(reference, out)
+    store = open_store(out)
+    assert len(store.meta["timing"]["runs"]) == 1  # the killed run never finalized
+    assert store.meta["timing"]["runs"][0]["rendered"] == 256 - 64 * int(done.sum())
+    # parse failures of the corpus (performance dumps are not voice banks) are listed with their reason
+    parse_failures = [f for f in store.failures if f["stage"] == "parse"]
+    assert parse_failures and all("voice" in f["reason"] for f in parse_failures)
+    assert store.n_folds == 3 and set(np.unique(store.folds)) == {0, 1, 2}
+
+
+def test_rebuild_is_a_no_op_and_other_options_refuse_to_overwrite(dx7_dir: Path, params_file: Path,
+                                                                   tmp_path: Path) -> None:
+    bank = dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1A.syx"
+    out = tmp_path / "rom1a.zarr"
+    first = build_store("dexed", [bank], out, params=str(params_file), workers=1, progress=False)
+    assert len(first) == 32 and first.counts["usable"] == 32
+    mtime = (out / "zarr.json").stat().st_mtime_ns
+    again = build_store("dexed", [bank], out, params=str(params_file), workers=1, progress=False)
+    assert (out / "zarr.json").stat().st_mtime_ns == mtime and len(again) == 32
+    with pytest.raises(StoreError, match="other options"):
+        build_store("dexed", [bank], out, params=str(params_file), seed=1, progress=False)
+    replaced = build_store("dexed", [bank], out, params=str(params_file), seed=1, overwrite=True, progress=False)
+    assert replaced.meta["split"]["seed"] == 1
+
+
+def test_corrupt_files_are_recorded_and_the_build_goes_on(dx7_dir: Path, params_file: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "broken.syx").write_bytes(b"this is no sysex dump\n" * 40)
+    (corpus / "empty.syx").write_bytes(b"")
+    bank = dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1A.syx"
+    store = build_store("dexed", [corpus, bank], tmp_path / "s.zarr", params=str(params_file), workers=1,
+                        progress=False)
+    failed = {Path(f["source"]).name: f for f in store.failures}
+    assert {"broken.syx", "empty.syx"} <= set(failed)
+    assert all(f["stage"] == "parse" and f["reason"] for f in failed.values())
+    assert store.counts["files_failed"] == 2 and store.counts["usable"] == 32
+
+
+def test_render_failures_are_reasons_not_crashes() -> None:
+    synth = get_synth("dexed")
+    base = synth.default_preset()
+    mute = base.model_copy(update={"values": {**base.values, **{f"op{k}_output_level": 0.0 for k in range(1, 7)}}})
+
+    class NanSynth(type(synth)):
+        def render(self, preset, *args, **kwargs):
+            audio = super().render(preset, *args, **kwargs)
+            return audio * np.nan if preset.name == "nan" else audio
+
+    settings = RenderSettings(total_seconds=1.0, note_seconds=0.5)
+    result = render_batch(NanSynth(), [base, mute, base.model_copy(update={"name": "nan"})], settings)
+    assert result.errors[0] == ""
+    assert result.errors[1].startswith("silent")
+    assert "NaN" in result.errors[2]
+    assert np.all(result.audio[1:] == 0) and np.abs(result.audio[0]).max() > 0.1
+
+
+def test_bad_options_are_clear_errors(dx7_dir: Path, tmp_path: Path) -> None:
+    bank = dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1A.syx"
+    typo = tmp_path / "typo.txt"
+    typo.write_text("op1_output_levle\n")
+    with pytest.raises(UnknownParameterError, match="op1_output_level"):
+        build_store("dexed", [bank], tmp_path / "a.zarr", params=str(typo), progress=False)
+    from patchflow import PatchflowError
+
+    with pytest.raises(PatchflowError, match="expected 16, 32, 64"):
+        build_store("dexed", [bank], tmp_path / "b.zarr", params="sixteen", progress=False)
+    with pytest.raises(PatchflowError, match="not found"):
+        build_store("dexed", [tmp_path / "missing"], tmp_path / "c.zarr", progress=False)
+    runner = CliRunner()
+    from patchflow.cli import app
+
+    result = runner.invoke(app, ["dataset", "build", "--synth", "dexed", "--presets", str(bank), "--params",
+                                 str(typo), "--out", str(tmp_path / "d.zarr")])
+    assert result.exit_code == 1 and "did you mean" in result.output
+
+
+def test_cli_build_and_info(dx7_dir: Path, params_file: Path, tmp_path: Path) -> None:
+    from patchflow.cli import app
+
+    bank = dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1B.syx"
+    out = tmp_path / "cli.zarr"
+    runner = CliRunner()
+    built = runner.invoke(app, ["dataset", "build", "--synth", "dexed", "--presets", str(bank), "--params",
+                                str(params_file), "--out", str(out), "--workers", "2", "--no-progress",
+                                "--total-seconds", "2", "--note-seconds", "1"])
+    assert built.exit_code == 0, built.output
+    info = runner.invoke(app, ["dataset", "info", str(out)])
+    assert info.exit_code == 0, info.output
+    for text in ("presets read", "duplicates", "algorithm", "categorical", "Split: random", "Normalisation",
+                 "held 1.0 s of 2.0 s", "presets/s"):
+        assert text in info.output, text
+    assert open_store(out).mel.shape[2] == 44  # 2 s at hop 1024
