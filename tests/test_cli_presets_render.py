@@ -1,0 +1,105 @@
+"""The command line on real files: ``patchflow presets inspect`` and ``patchflow render``, and their errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from typer.testing import CliRunner
+
+from patchflow.cli import app
+
+runner = CliRunner()
+PATCHFLOW = Path(sys.executable).with_name("patchflow")
+SHORT = ["--note-seconds", "0.5", "--total-seconds", "1.0"]
+
+
+@pytest.fixture(scope="module")
+def rom1(dx7_dir: Path) -> Path:
+    return dx7_dir / "Original Yamaha" / "DX7 ROM1"
+
+
+@pytest.fixture
+def broken_files(tmp_path: Path) -> list[Path]:
+    empty = tmp_path / "empty.syx"
+    empty.write_bytes(b"")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a preset")
+    return [empty, notes]
+
+
+def test_inspect_json(rom1: Path) -> None:
+    result = runner.invoke(app, ["presets", "inspect", str(rom1 / "ROM1A.syx"), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    presets = payload["files"][0]["presets"]
+    assert len(presets) == 32 and presets[0]["name"] == "BRASS   1" and len(presets[0]["values"]) == 145
+    assert payload["summary"]["presets"] == 32 and payload["unreadable"] == []
+
+
+def test_inspect_table_lists_presets_and_problems(rom1: Path, broken_files: list[Path]) -> None:
+    result = runner.invoke(app, ["presets", "inspect", str(rom1 / "ROM1B.syx"), *map(str, broken_files)])
+    assert result.exit_code == 0, result.output
+    assert "E.PIANO 2" in result.output and "CELESTE" in result.output
+    assert "empty file" in result.output and "no preset parser recognises" in result.output
+    assert "1 files read, 2 unreadable, 32 presets" in result.output
+
+
+def test_inspect_summary(rom1: Path, broken_files: list[Path]) -> None:
+    result = runner.invoke(app, ["presets", "inspect", str(rom1), *map(str, broken_files), "--summary", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["files_read"] == 2 and summary["files_unreadable"] == 2 and summary["presets"] == 64
+    reasons = sorted(summary["unreadable_reasons"])
+    assert reasons[0] == "empty file" and reasons[1].startswith("no preset parser recognises this file")
+    text = runner.invoke(app, ["presets", "inspect", str(rom1), *map(str, broken_files), "--summary"])
+    assert "files read: 2" in text.output and "1 x empty file" in text.output
+    assert "presets: 64 (64 distinct" in text.output
+
+
+def test_inspect_missing_path_is_a_usage_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["presets", "inspect", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and "no such file or folder" in result.output
+
+
+def test_render_writes_a_wav(rom1: Path, tmp_path: Path) -> None:
+    out = tmp_path / "epiano.wav"
+    with pytest.warns(UserWarning, match="would clip"):
+        result = runner.invoke(app, ["render", "dexed", str(rom1 / "ROM1A.syx"), "--index", "10", "--out", str(out),
+                                     *SHORT])
+    assert result.exit_code == 0, result.output
+    audio, rate = soundfile.read(out)
+    assert rate == 22050 and audio.shape == (22050,)
+    assert 0.01 < np.max(np.abs(audio)) <= 1.0
+    again = tmp_path / "again.wav"
+    with pytest.warns(UserWarning, match="would clip"):
+        runner.invoke(app, ["render", "dexed", str(rom1 / "ROM1A.syx"), "-i", "10", "-o", str(again), *SHORT])
+    assert again.read_bytes() == out.read_bytes()
+    assert "gain" in result.output  # Dexed peaks above full scale: the file is scaled, and says so
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["render", "moog", "{bank}", "--out", "{out}"], "unknown synth 'moog'; installed synths: "),
+    (["render", "dexed", "{empty}", "--out", "{out}"], "empty file"),
+    (["render", "dexed", "{bank}", "--index", "40", "--out", "{out}"], "no readable preset at index 40"),
+])
+def test_render_errors_exit_1_without_traceback(arguments: list[str], message: str, rom1: Path,
+                                                broken_files: list[Path], tmp_path: Path) -> None:
+    values = {"bank": rom1 / "ROM1A.syx", "empty": broken_files[0], "out": tmp_path / "x.wav"}
+    result = runner.invoke(app, [a.format(**values) for a in arguments])
+    assert result.exit_code == 1, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_real_executable_reports_errors_cleanly(rom1: Path, tmp_path: Path) -> None:
+    done = subprocess.run([str(PATCHFLOW), "render", "moog", str(rom1 / "ROM1A.syx"), "--out", str(tmp_path / "x.wav")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "unknown synth 'moog'" in done.stderr and "dexed" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
