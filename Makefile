@@ -30,7 +30,7 @@ $(STAMP): $(SETUP_INPUTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_SPEC)"
-	$(PIP) install --quiet -e ".[dev]" -e ./adapters/dexed -e ./adapters/diva
+	$(PIP) install --quiet -e ".[dev,ray]" -e ./adapters/dexed -e ./adapters/diva
 	@touch $@
 
 demo: setup

@@ -222,7 +222,7 @@ def _render_ray(store: PresetStore, group: Any, chunks: list[int], workers: int,
             done, _ = ray.wait(list(pending), num_returns=1)
             chunk = pending.pop(done[0])
             audio, errors = ray.get(done[0])
-            _write_chunk(group, chunk, Rendered(np.asarray(audio), list(errors)), store.features)
+            _write_chunk(group, chunk, Rendered(np.array(audio), list(errors)), store.features)
             advance(len(errors))
     finally:
         if started:
