@@ -6,7 +6,7 @@ Build one by name with :func:`build_model`; plugins add models through the ``reg
 
 from .base import ConfiguredModel
 from .config import ModelConfig, SizePreset
-from .registry import UnknownModelError, available_models, build_model, describe
+from .registry import ModelConfigError, UnknownModelError, available_models, build_model, describe
 
-__all__ = ["ConfiguredModel", "ModelConfig", "SizePreset", "UnknownModelError", "available_models", "build_model",
+__all__ = ["ConfiguredModel", "ModelConfig", "ModelConfigError", "SizePreset", "UnknownModelError", "available_models", "build_model",
            "describe"]

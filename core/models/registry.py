@@ -13,6 +13,10 @@ class UnknownModelError(PatchflowError, LookupError):
     """A model name was asked for that no installed plugin registers."""
 
 
+class ModelConfigError(PatchflowError, ValueError):
+    """A model cannot be built from its config (for example ``flow_dis`` on a store without tag pairs)."""
+
+
 def describe(factory: Any) -> str:
     """One-line description of a model factory: its ``description`` attribute or the first docstring line."""
     text = getattr(factory, "description", "") or (getattr(factory, "__doc__", "") or "").strip()
@@ -31,6 +35,7 @@ def build_model(config: ModelConfig) -> SynthModel:
 
     Raises:
         UnknownModelError: No plugin registers that name (the message lists the known ones).
+        ModelConfigError: The architecture cannot be built from ``config``.
         PatchflowError: The factory did not return a :class:`~patchflow.model.SynthModel`.
     """
     factories = available_models()
@@ -39,7 +44,10 @@ def build_model(config: ModelConfig) -> SynthModel:
     except KeyError:
         raise UnknownModelError(f"unknown model {config.name!r}; available models: "
                                 f"{', '.join(factories) or 'none'} (see `patchflow models`)") from None
-    model = factory(config)
+    try:
+        model = factory(config)
+    except ValueError as exc:  # a config the architecture cannot be built from
+        raise ModelConfigError(f"cannot build model {config.name!r}: {exc}") from None
     if not isinstance(model, SynthModel):
         raise PatchflowError(f"model factory {config.name!r} returned {type(model).__name__}, not a SynthModel")
     return model

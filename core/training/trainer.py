@@ -215,7 +215,7 @@ class Trainer:
         loss = out["loss"]
         bad = any_flag(not bool(torch.isfinite(loss.detach()).item()), self.ctx, self.device)
         if bad:
-            terms = ", ".join(f"{k}={float(v):.4g}" for k, v in out.items())
+            terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in out.items())
             raise NonFiniteLossError(
                 f"the loss became non-finite at epoch {self.state['epoch'] + 1}, step {self.state['step'] + 1} "
                 f"({terms}); the run stopped and {self.run_dir}/checkpoints keeps the last good checkpoint. "

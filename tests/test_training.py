@@ -1,0 +1,183 @@
+"""The trainer on a real small Dexed store: every model learns, checkpoints reload, resume is exact, NaN and
+interruption are handled, and the command line works."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from patchflow import hookimpl
+from patchflow.cli import app
+from patchflow.data.loader import make_loader
+from patchflow.data.store import open_store
+from patchflow.models.baselines import MLPModel
+from patchflow.models.plugin import BUILTIN_MODELS
+from patchflow.plugins import register_plugin, unregister_plugin
+from patchflow.training import (
+    NonFiniteLossError,
+    TrainingError,
+    TrainingInterrupted,
+    load_run,
+    make_config,
+    read_metrics,
+    train,
+)
+
+#: Tiny runs (the small preset, narrowed further to fit the CI budget): 3 epochs of 3 batches of 8, validation on
+#: the first 16 rows, no warm-up (so losses of different epochs compare).
+QUICK = {"epochs": 3, "batch_size": 8, "max_batches_per_epoch": 3, "max_valid_batches": 2, "beta_warmup_epochs": 0,
+         "progress": False, "model.conv_layers": 3, "model.conv_channels": 8, "model.kernel_size": 3,
+         "model.mlp_hidden": 64, "model.head_hidden": 32, "model.regressor_hidden": 32, "model.flow_steps": 2,
+         "model.posterior_flow_steps": 2, "model.flow_hidden": [16, 16]}
+VALID_ROWS = 16
+
+
+def store_path(fixture) -> Path:
+    return Path(getattr(fixture, "path", fixture))
+
+
+def quick_config(store, out: Path, model: str, **overrides):
+    return make_config(store_path(store), out, model, preset="small", overrides={**QUICK, **overrides})
+
+
+def valid_param_mse(run) -> float:
+    """Parameter MSE of a loaded model over the store's validation split."""
+    store = open_store(run.store_path)
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in make_loader(store, store.split_indices("valid")[:VALID_ROWS], 8, shuffle=False):
+            pred = run.model.predict_params(batch["mel"])
+            total += float(((pred - batch["params"]) ** 2).mean(dim=1).sum())
+            count += batch["mel"].shape[0]
+    return total / count
+
+
+@pytest.mark.parametrize("name", list(BUILTIN_MODELS))
+def test_every_model_learns_and_its_checkpoint_reproduces_its_validation_score(name, small_dexed_store, tmp_path):
+    store = open_store(store_path(small_dexed_store))
+    overrides = {}
+    if name == "flow_dis" and not store.tag_pairs:
+        pytest.fail("the small Dexed store has no tag pairs, so flow_dis cannot be trained on it")
+    out = train(quick_config(small_dexed_store, tmp_path / name, name, **overrides))
+    rows = read_metrics(out)
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert all(math.isfinite(r["train_loss"]) for r in rows)
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    run = load_run(out, checkpoint="best")
+    assert not run.model.training
+    best = next(r for r in rows if int(r["epoch"]) == run.checkpoint_info["epoch"])
+    assert valid_param_mse(run) == pytest.approx(best["valid_param_mse"], rel=1e-4)
+    assert run.parameters.names == store.parameters.names
+    assert run.synth_id == store.synth_id == "dexed"
+    assert (run.mel_mean, run.mel_std) == (store.mel_mean, store.mel_std)
+    assert run.render_settings == store.render_settings and run.feature_settings == store.features
+    assert run.store_path.resolve() == store.path.resolve()
+
+
+def test_resume_after_interruption_continues_exactly(small_dexed_store, tmp_path):
+    whole = train(quick_config(small_dexed_store, tmp_path / "whole", "vae"))
+
+    def interrupt_at_step_5(info):
+        if info.step == 5:  # epoch 2, batch 2 of 3: a mid-epoch interruption
+            os.kill(os.getpid(), signal.SIGINT)
+
+    config = quick_config(small_dexed_store, tmp_path / "parts", "vae")
+    with pytest.raises(TrainingInterrupted, match="interrupted at epoch 2, batch 2"):
+        train(config, callbacks=[interrupt_at_step_5])
+    assert len(read_metrics(tmp_path / "parts")) == 1
+    with pytest.raises(TrainingError, match="already holds a run"):
+        train(config)
+    parts = train(config, resume=True)
+
+    a = torch.load(whole / "checkpoints" / "last.pt", weights_only=True)["model"]
+    b = torch.load(parts / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert strip(read_metrics(whole)) == strip(read_metrics(parts))
+
+
+def test_resume_needs_a_run_and_the_same_model(small_dexed_store, tmp_path):
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        train(quick_config(small_dexed_store, tmp_path / "none", "mlp"), resume=True)
+    train(quick_config(small_dexed_store, tmp_path / "run", "mlp", epochs=1, max_batches_per_epoch=1))
+    other = quick_config(small_dexed_store, tmp_path / "run", "mlp", **{"model.mlp_hidden": 8})
+    with pytest.raises(TrainingError, match="model config differs"):
+        train(other, resume=True)
+    longer = train(quick_config(small_dexed_store, tmp_path / "run", "mlp", epochs=2, max_batches_per_epoch=1),
+                   resume=True)
+    assert [int(r["epoch"]) for r in read_metrics(longer)] == [1, 2]
+
+
+class _NaNAfterFiveSteps(MLPModel):
+    """The MLP baseline whose loss turns NaN at its sixth training step (stands beside the real models)."""
+
+    def loss(self, batch, *, beta=1.0):
+        out = super().loss(batch, beta=beta)
+        if self.training:
+            self.calls = getattr(self, "calls", 0) + 1
+            if self.calls > 5:
+                out["loss"] = out["loss"] * float("nan")
+        return out
+
+
+class _NaNPlugin:
+    @hookimpl
+    def register_models(self, register):
+        register("nan_after_five", _NaNAfterFiveSteps)
+
+
+@pytest.fixture()
+def nan_model():
+    register_plugin(_NaNPlugin(), name="test-nan-plugin")
+    yield
+    unregister_plugin("test-nan-plugin")
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(nan_model, small_dexed_store, tmp_path):
+    config = quick_config(small_dexed_store, tmp_path / "nan", "nan_after_five")
+    with pytest.raises(NonFiniteLossError, match="non-finite at epoch 2, step 6"):
+        train(config)
+    assert len(read_metrics(tmp_path / "nan")) == 1
+    run = load_run(tmp_path / "nan", checkpoint="last")
+    assert run.checkpoint_info["epoch"] == 1
+    assert all(torch.isfinite(t).all() for t in run.model.state_dict().values() if t.is_floating_point())
+    result = CliRunner().invoke(app, ["train", "--resume", "--out", str(tmp_path / "nan"), "--no-progress"])
+    assert result.exit_code == 1
+    assert "non-finite" in result.output and "last good checkpoint" in result.output
+
+
+def test_train_command_writes_a_run_and_refuses_bad_settings(small_dexed_store, tmp_path):
+    out = tmp_path / "cli"
+    args = ["train", "--data", str(store_path(small_dexed_store)), "--model", "cnn", "--out", str(out),
+            "--preset", "small", "--epochs", "1", "--max-batches", "2", "--batch-size", "8", "--no-progress",
+            "--set", "model.conv_channels=8"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["preset"] == "small" and saved["batch_size"] == 8 and saved["model"]["conv_channels"] == 8
+    assert saved["model"]["n_params"] == len(open_store(store_path(small_dexed_store)).parameters)
+    assert {p.name for p in (out / "checkpoints").iterdir()} == {"best.pt", "best.json", "last.pt", "last.json"}
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 1 and "already holds a run" in again.output
+    bad = CliRunner().invoke(app, args[:-1] + ["model.no_such_field=3"] + ["--out", str(tmp_path / "x")])
+    assert bad.exit_code == 1 and "no_such_field" in bad.output
+    unknown = CliRunner().invoke(app, ["train", "--data", str(store_path(small_dexed_store)), "--model", "nope",
+                                       "--out", str(tmp_path / "y"), "--no-progress"])
+    assert unknown.exit_code == 1 and "unknown model 'nope'" in unknown.output
+    missing = CliRunner().invoke(app, ["train", "--data", str(tmp_path / "absent.zarr"), "--model", "cnn",
+                                       "--out", str(tmp_path / "z"), "--no-progress"])
+    assert missing.exit_code == 1 and "absent.zarr" in missing.output
+
+
+def test_load_run_refuses_what_is_not_a_run(tmp_path):
+    with pytest.raises(TrainingError, match="not a training run"):
+        load_run(tmp_path)
