@@ -1,0 +1,108 @@
+"""The documentation builds with warnings as errors, its examples run, and every plugin hook is documented."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import inspect
+import pkgutil
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from patchflow import hookspecs
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+SPHINX_BUILD = [sys.executable, "-m", "sphinx"]
+HOOKS = sorted(name for name, _ in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_"))
+
+
+def _sphinx(builder: str, out: Path, doctrees: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*SPHINX_BUILD, "-W", "--keep-going", "-q", "-b", builder, "-d", str(doctrees),
+                           str(DOCS), str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def built_docs(tmp_path_factory) -> tuple[Path, Path]:
+    """Build the HTML docs once (warnings are errors); returns (html folder, doctrees folder)."""
+    tmp = tmp_path_factory.mktemp("docs")
+    html, doctrees = tmp / "html", tmp / "doctrees"
+    result = _sphinx("html", html, doctrees)
+    assert result.returncode == 0, f"sphinx-build -W failed:\n{result.stderr}\n{result.stdout[-3000:]}"
+    return html, doctrees
+
+
+def test_the_docs_build_with_warnings_as_errors(built_docs):
+    html, _ = built_docs
+    for page in ("index", "quickstart", "concepts", "guide/index", "adapters", "plugins/index", "plugins/hooks",
+                 "tutorials/adapter", "tutorials/preset-parser", "benchmarks", "api/index", "changelog"):
+        assert (html / f"{page}.html").is_file(), page
+    api = (html / "api" / "generated" / "patchflow.parameters.html").read_text(encoding="utf-8")
+    assert "ParameterSpec" in api and "to_normalised" in api
+
+
+def test_the_doctest_blocks_of_the_pages_pass(built_docs, tmp_path):
+    _, doctrees = built_docs
+    result = _sphinx("doctest", tmp_path / "doctest", doctrees)
+    report = (tmp_path / "doctest" / "output.txt").read_text(encoding="utf-8")
+    assert result.returncode == 0, report
+    ran = int(re.search(r"(\d+) tests", report.splitlines()[-5] + report).group(1))
+    assert ran >= 3, report
+
+
+def _public_modules() -> list[str]:
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    names: set[str] = set()
+    for package in [*packages, "patchflow_dexed", "patchflow_diva"]:
+        module = importlib.import_module(package)
+        names.add(package)
+        if hasattr(module, "__path__"):
+            names.update(info.name for info in pkgutil.walk_packages(module.__path__, package + "."))
+    return sorted(n for n in names if not n.startswith("patchflow.cli") and not re.search(r"\._", n))
+
+
+@pytest.mark.parametrize("module_name", _public_modules())
+def test_docstring_examples_run(module_name):
+    """Examples in docstrings appear in the API reference, so they run, with their module's globals."""
+    module = importlib.import_module(module_name)
+    finder, runner = doctest.DocTestFinder(exclude_empty=True), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in finder.find(module, module_name, globs=dict(vars(module))):
+        if test.examples and (test.filename or "").startswith(str(Path(module.__file__).parent)):
+            runner.run(test)
+    summary = runner.summarize(verbose=False)
+    assert summary.failed == 0, f"{summary.failed} of {summary.attempted} docstring examples failed in {module_name}"
+
+
+def test_the_api_reference_lists_every_package():
+    listed = set(re.findall(r"^\s+(patchflow[\w.]*)\s*$", (DOCS / "api" / "index.rst").read_text(), re.M))
+    packages = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    missing = packages - listed - {"patchflow", "patchflow.cli"}
+    assert not missing, f"add these packages to docs/api/index.rst: {sorted(missing)}"
+
+
+def test_hooks_exist():
+    assert {"register_synths", "register_preset_parsers"} <= set(HOOKS)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented(hook, built_docs):
+    """Each hook has a docstring, a section of its own in plugins/hooks.md, and its spec rendered there."""
+    assert inspect.getdoc(getattr(hookspecs, hook)), f"{hook} has no docstring in core/hookspecs.py"
+    page = (DOCS / "plugins" / "hooks.md").read_text(encoding="utf-8")
+    params = ", ".join(inspect.signature(getattr(hookspecs, hook)).parameters)
+    assert f"\n## {hook}({params})\n" in page, f"plugins/hooks.md lacks a section '## {hook}({params})'"
+    section = page.split(f"\n## {hook}(", 1)[1].split("\n## ", 1)[0]
+    assert f"autofunction:: patchflow.hookspecs.{hook}" in section
+    assert "Example" in section
+    html, _ = built_docs
+    assert f'id="patchflow.hookspecs.{hook}"' in (html / "plugins" / "hooks.html").read_text(encoding="utf-8")
+
+
+def test_the_hooks_page_documents_no_hook_that_does_not_exist():
+    page = (DOCS / "plugins" / "hooks.md").read_text(encoding="utf-8")
+    assert sorted(re.findall(r"^## (\w+)\(", page, re.M)) == HOOKS
