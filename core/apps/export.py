@@ -2,7 +2,7 @@
 
 Two graphs are written:
 
-* ``mel_to_params``: raw log-mel features in dB ``(B, n_mels, frames)`` (the recipe in ``export.json``) ->
+* ``mel_to_params``: raw log-mel features in dB ``(B, n_mels, frames)`` (``B`` fixed at export, 1 by default) (the recipe in ``export.json``) ->
   normalised parameters ``(B, P)`` in ``[0, 1]``; the training normalisation is folded in;
 * ``latent_to_params`` (latent models only): latent codes ``(B, D)`` -> normalised parameters ``(B, P)``.
 
@@ -13,6 +13,7 @@ settings and the input shapes. Loading needs only ``torch.jit.load`` (or ``onnxr
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -71,29 +72,36 @@ def wrappers(run: Any) -> dict[str, nn.Module]:
     return out
 
 
-def export_run(run: Any, out_dir: str | Path, fmt: str = "torchscript") -> dict[str, Path]:
+def export_run(run: Any, out_dir: str | Path, fmt: str = "torchscript", batch: int = 1) -> dict[str, Path]:
     """Export a run's model to ``out_dir`` and return the written files by name.
+
+    The graphs are traced, so their batch size is fixed at ``batch`` (1: one query at a time, the real-time
+    case); ``export.json`` records it.
 
     Raises:
         ApplicationError: Unknown format, the ONNX packages are missing, or the model cannot be traced.
     """
     if fmt not in FORMATS:
         raise ApplicationError(f"unknown export format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if batch < 1:
+        raise ApplicationError("the export batch size must be at least 1")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     modules = wrappers(run)
-    inputs = example_inputs(run)
+    inputs = example_inputs(run, batch)
     files: dict[str, Path] = {}
     for name, module in modules.items():
+        path = out / f"{name}.pt" if fmt == "torchscript" else out / f"{name}.onnx"
         try:
-            if fmt == "torchscript":
-                with torch.no_grad():
-                    traced = torch.jit.trace(module, inputs[name], check_trace=False)
-                path = out / f"{name}.pt"
-                traced.save(str(path))
-            else:
-                path = out / f"{name}.onnx"
-                _export_onnx(module, inputs[name], path)
+            with warnings.catch_warnings():
+                # shape checks and layout constants are fixed on purpose: the feature recipe fixes the input shape
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                if fmt == "torchscript":
+                    with torch.no_grad():
+                        traced = torch.jit.trace(module, inputs[name], check_trace=False)
+                        torch.jit.freeze(traced.eval()).save(str(path))  # weights become constants
+                else:
+                    _export_onnx(module, inputs[name], path)
         except ApplicationError:
             raise
         except Exception as exc:  # tracing errors come from deep inside torch
@@ -102,8 +110,8 @@ def export_run(run: Any, out_dir: str | Path, fmt: str = "torchscript") -> dict[
     features = run.feature_settings
     meta = {
         "format": fmt, "synth": run.synth_id,
-        "graphs": {name: {"file": path.name,
-                          "input": list(inputs[name].shape[1:]), "output": [len(run.parameters)]}
+        "graphs": {name: {"file": path.name, "input": list(inputs[name].shape),
+                          "output": [batch, len(run.parameters)]}
                    for name, path in files.items()},
         "input_units": {"mel_to_params": "log-mel in dB: 20*log10(max(mel, amin)) of the magnitude mel spectrogram",
                         "latent_to_params": "latent code (standard-normal prior)"},
@@ -123,4 +131,4 @@ def _export_onnx(module: nn.Module, example: torch.Tensor, path: Path) -> None:
         raise ApplicationError("ONNX export needs the `export` extra: pip install 'patchflow[export]'") from None
     with torch.no_grad():
         torch.onnx.export(module, (example,), str(path), input_names=["input"], output_names=["params"],
-                          dynamic_axes={"input": {0: "batch"}, "params": {0: "batch"}}, dynamo=False)
+                          dynamo=False)

@@ -18,6 +18,8 @@ def register(app: typer.Typer) -> None:
         run_dir: Path = typer.Argument(..., help="Run directory written by `patchflow train`."),
         fmt: str = typer.Option("torchscript", "--format", help="torchscript (no extra dependency) or onnx "
                                 "(needs the `export` extra)."),
+        batch: int = typer.Option(1, "--batch", help="Batch size the graphs are traced with (1: one query at a "
+                                  "time)."),
         out: Path = typer.Option(None, "--out", help="Folder for the exported files (default RUN_DIR/export)."),
     ) -> None:
         """Export mel-features -> parameters (and latent -> parameters) graphs loadable without patchflow."""
@@ -25,5 +27,5 @@ def register(app: typer.Typer) -> None:
         from ..training import load_run
 
         run = load_run(run_dir, device="cpu")
-        files = export_run(run, out or Path(run_dir) / "export", fmt)
+        files = export_run(run, out or Path(run_dir) / "export", fmt, batch)
         console.print("Wrote " + ", ".join(str(p) for p in files.values()))
