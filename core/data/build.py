@@ -381,10 +381,8 @@ def build_store(
     timing["rendered"] = int(todo)
     timing["workers"] = workers
     timing["backend"] = backend
-    finalize_started = time.perf_counter()
     timing["total_s"] = round(time.perf_counter() - started, 3)
     _finalize(out, split, seed, folds, group_by, timing)
-    timing["finalize_s"] = round(time.perf_counter() - finalize_started, 3)
     return open_store(out)
 
 
