@@ -207,9 +207,10 @@ def _frame(data: bytes, start: int, kind: str) -> tuple[_Dump, int]:
         after = end + 1
     else:
         # The dump ends at the first F7, or where the next message starts, or at the end of the file.
-        stops = [i for i in (data.find(SYSEX_END, start + HEADER_SIZE), data.find(SYSEX_START, start + 1))
-                 if i != -1]
-        stop = min(stops) if stops else len(data)
+        next_start = data.find(SYSEX_START, start + 1)
+        limit = len(data) if next_start == -1 else next_start
+        end_byte = data.find(SYSEX_END, start + HEADER_SIZE, limit)
+        stop = limit if end_byte == -1 else end_byte
         terminated = stop < len(data) and data[stop] == SYSEX_END
         body = data[start + HEADER_SIZE:stop]
         after = stop + 1 if terminated else stop
@@ -239,9 +240,11 @@ def split_dumps(data: bytes) -> tuple[list[_Dump], list[tuple[str, str, str]]]:
             break
         junk += start - pos
         kind = _classify(data, start)
-        if kind is None:
-            stop = data.find(SYSEX_END, start + 1)
-            pos = len(data) if stop == -1 else stop + 1
+        if kind is None:  # another message: skip to its end, or to where the next one starts
+            next_start = data.find(SYSEX_START, start + 1)
+            limit = len(data) if next_start == -1 else next_start
+            stop = data.find(SYSEX_END, start + 1, limit)
+            pos = limit if stop == -1 else stop + 1
             other += 1
             continue
         dump, pos = _frame(data, start, kind)
@@ -299,7 +302,7 @@ def _to_presets(voices: DecodedVoices, path: str, first_index: int, problems: li
         if fixes:
             changes = ", ".join(f"{_label(b)} {r} -> {k}" for b, r, k in fixes)
             flags.append(f"clamped: {changes}")
-            problems.append(ParseProblem(path=path, index=index, kind="out-of-range",
+            problems.append(ParseProblem.model_construct(path=path, index=index, kind="out-of-range",
                                          message=f"values outside the DX7 range: {changes}",
                                          action="clamped and marked"))
         presets.append(Preset.model_construct(
@@ -353,10 +356,10 @@ def read_sysex(data: bytes, path: str | Path = "<bytes>") -> ParseResult:
                                     f"F0 43 0n 09, a single voice F0 43 0n 00 or a raw 4096-byte payload){seen}",
                                     path)
         dumps, file_problems = _headerless(data, path)
-    problems = [ParseProblem(path=path, kind=k, message=m, action=a) for k, m, a in file_problems]
+    problems = [ParseProblem.model_construct(path=path, index=None, kind=k, message=m, action=a) for k, m, a in file_problems]
     presets: list[Preset] = []
     for dump in dumps:
-        problems.extend(ParseProblem(path=path, kind=k, message=m, action=a) for k, m, a in dump.problems)
+        problems.extend(ParseProblem.model_construct(path=path, index=None, kind=k, message=m, action=a) for k, m, a in dump.problems)
         size = PACKED_VOICE_SIZE if dump.kind == "bank" else VOICE_PAYLOAD_SIZE
         complete = len(dump.payload) // size
         expected = BANK_VOICES if dump.kind == "bank" else 1
@@ -371,7 +374,9 @@ def read_sysex(data: bytes, path: str | Path = "<bytes>") -> ParseResult:
         voices = unpack_voices(body) if dump.kind == "bank" else decode_vced(body)
         presets.extend(_to_presets(voices, path, len(presets), problems))
     if not presets:
-        reasons = "; ".join(p.message for p in problems) or "no voice data"
+        reasons = "; ".join(p.message for p in problems[:3]) or "no voice data"
+        if len(problems) > 3:
+            reasons += f"; and {len(problems) - 3} more problems"
         raise PresetFormatError(f"no complete DX7 voice could be read ({reasons})", path)
     return ParseResult(path=path, parser="dx7-sysex", presets=presets, problems=problems)
 
