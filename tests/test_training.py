@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
+import zarr
 import torch
 from typer.testing import CliRunner
 
@@ -17,6 +20,7 @@ from patchflow import hookimpl
 from patchflow.cli import app
 from patchflow.data.loader import make_loader
 from patchflow.data.store import open_store
+from patchflow.errors import PatchflowError
 from patchflow.models.baselines import MLPModel
 from patchflow.models.plugin import BUILTIN_MODELS
 from patchflow.plugins import register_plugin, unregister_plugin
@@ -47,6 +51,27 @@ def quick_config(store, out: Path, model: str, **overrides):
     return make_config(store_path(store), out, model, preset="small", overrides={**QUICK, **overrides})
 
 
+@pytest.fixture(scope="module")
+def tagged_dexed_store(small_dexed_store, tmp_path_factory) -> Path:
+    """The small Dexed store with a ``Bright/Dark`` tag pair measured from its own mels (DX7 banks carry no tags):
+    the brightest third of the presets is tagged Bright, the darkest third Dark, the rest left unknown."""
+    path = tmp_path_factory.mktemp("tagged") / "tagged.zarr"
+    shutil.copytree(store_path(small_dexed_store), path)
+    group = zarr.open_group(str(path), mode="r+")
+    power = 10.0 ** (np.asarray(group["mel"][:], dtype=np.float64) / 10.0)
+    spectrum = power.mean(axis=2)
+    centroid = (spectrum * np.arange(spectrum.shape[1])).sum(axis=1) / spectrum.sum(axis=1)
+    low, high = np.quantile(centroid, [1 / 3, 2 / 3])
+    tags = np.where(centroid >= high, 1, np.where(centroid <= low, -1, 0)).astype(np.int8)[:, None]
+    del group["tags"]
+    group.create_array("tags", shape=tags.shape, dtype="int8", chunks=(64, 1), fill_value=0)
+    group["tags"][:] = tags
+    meta = dict(group.attrs["patchflow"])
+    meta["tag_pairs"] = ["Bright/Dark"]
+    group.attrs["patchflow"] = meta
+    return path
+
+
 def valid_param_mse(run) -> float:
     """Parameter MSE of a loaded model over the store's validation split."""
     store = open_store(run.store_path)
@@ -60,12 +85,10 @@ def valid_param_mse(run) -> float:
 
 
 @pytest.mark.parametrize("name", list(BUILTIN_MODELS))
-def test_every_model_learns_and_its_checkpoint_reproduces_its_validation_score(name, small_dexed_store, tmp_path):
-    store = open_store(store_path(small_dexed_store))
-    overrides = {}
-    if name == "flow_dis" and not store.tag_pairs:
-        pytest.fail("the small Dexed store has no tag pairs, so flow_dis cannot be trained on it")
-    out = train(quick_config(small_dexed_store, tmp_path / name, name, **overrides))
+def test_every_model_learns_and_its_checkpoint_reproduces_its_validation_score(name, request, tmp_path):
+    fixture = request.getfixturevalue("tagged_dexed_store" if name == "flow_dis" else "small_dexed_store")
+    store = open_store(store_path(fixture))
+    out = train(quick_config(fixture, tmp_path / name, name))
     rows = read_metrics(out)
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
     assert all(math.isfinite(r["train_loss"]) for r in rows)
@@ -76,9 +99,17 @@ def test_every_model_learns_and_its_checkpoint_reproduces_its_validation_score(n
     assert valid_param_mse(run) == pytest.approx(best["valid_param_mse"], rel=1e-4)
     assert run.parameters.names == store.parameters.names
     assert run.synth_id == store.synth_id == "dexed"
+    assert run.tag_pairs == list(store.tag_pairs)
     assert (run.mel_mean, run.mel_std) == (store.mel_mean, store.mel_std)
     assert run.render_settings == store.render_settings and run.feature_settings == store.features
     assert run.store_path.resolve() == store.path.resolve()
+
+
+def test_flow_dis_needs_tag_pairs_and_says_so(small_dexed_store, tmp_path):
+    if open_store(store_path(small_dexed_store)).tag_pairs:
+        pytest.fail("expected the DX7 store to have no tag pairs")
+    with pytest.raises(PatchflowError, match="flow_dis needs a store with tag pairs"):
+        train(quick_config(small_dexed_store, tmp_path / "dis", "flow_dis"))
 
 
 def test_resume_after_interruption_continues_exactly(small_dexed_store, tmp_path):
