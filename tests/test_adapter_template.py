@@ -30,7 +30,7 @@ EXPECTED_FILES = {
 
 def isolated_env(site: Path) -> dict[str, str]:
     """Environment for a subprocess that sees the packages installed in ``site`` and every plugin."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PATCHFLOW_PLUGINS")}
+    env = {k: v for k, v in os.environ.items() if k != "PATCHFLOW_PLUGINS"}
     env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env

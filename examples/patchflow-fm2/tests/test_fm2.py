@@ -11,7 +11,7 @@ import pytest
 
 import patchflow
 from patchflow import PresetFormatError, RenderSettings
-from patchflow.plugins import find_writer, parse_preset_file
+from patchflow.plugins import parse_preset_file, preset_writers
 from patchflow_fm2 import SYNTH_ID, Fm2Synth
 
 SHORT = RenderSettings(note=57, note_seconds=0.3, total_seconds=0.5, sample_rate=16000)
@@ -66,6 +66,7 @@ def test_every_parameter_changes_the_sound(synth, name):
 
 def test_the_factory_bank_parses_without_problems(factory_bank):
     result = parse_preset_file(factory_bank)
+    assert result.parser == f"{SYNTH_ID}-json"
     assert result.problems == []
     assert len(result.presets) >= 2
     assert {p.synth for p in result.presets} == {SYNTH_ID}
@@ -74,9 +75,10 @@ def test_the_factory_bank_parses_without_problems(factory_bank):
 
 def test_presets_survive_a_write_read_round_trip(factory_bank, tmp_path):
     presets = parse_preset_file(factory_bank).presets
-    written = find_writer(SYNTH_ID, tmp_path / "copy.json").write(presets, tmp_path / "copy.json")
-    again = parse_preset_file(written).presets
-    assert [(p.name, p.values, p.tags) for p in again] == [(p.name, p.values, p.tags) for p in presets]
+    (writer,) = [w for w in preset_writers(SYNTH_ID) if w.name == f"{SYNTH_ID}-json"]
+    again = parse_preset_file(writer.write(presets, tmp_path / "copy.json"))
+    assert again.parser == f"{SYNTH_ID}-json"
+    assert [(p.name, p.values, p.tags) for p in again.presets] == [(p.name, p.values, p.tags) for p in presets]
 
 
 def test_a_broken_file_raises_a_clear_error(tmp_path):
