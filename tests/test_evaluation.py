@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import soundfile
 from typer.testing import CliRunner
 
 import patchflow
@@ -25,15 +26,29 @@ from patchflow.evaluation.report import write_report
 from patchflow.training import load_run
 
 BASELINE, FLOW_REG = "mlp", "vae"
-ITEMS = 5
+ITEMS = 4
 
 
 @pytest.fixture(scope="module")
-def evaluation(tiny_run, small_dexed_store):
+def ood_store(small_dexed_store, tmp_path_factory):
+    """Two sounds no DX7 preset made: a sawtooth-like tone and noise, imported like the small store."""
+    from patchflow.data.importing import import_audio
+
+    folder = tmp_path_factory.mktemp("ood-audio")
+    rate = 22050
+    t = np.arange(rate * 2) / rate
+    soundfile.write(folder / "saw.wav", (((t * 220) % 1.0) - 0.5).astype(np.float32), rate)
+    soundfile.write(folder / "noise.wav", np.random.default_rng(0).uniform(-0.3, 0.3, rate).astype(np.float32),
+                    rate)
+    return import_audio(folder, small_dexed_store, folder.parent / "ood.zarr")
+
+
+@pytest.fixture(scope="module")
+def evaluation(tiny_run, small_dexed_store, ood_store):
     runs = [load_run(tiny_run(BASELINE)), load_run(tiny_run(FLOW_REG))]
-    settings = EvalSettings(max_items=ITEMS, refine_budget=0.3, latent_samples=4, neighbours=2, examples=2,
+    settings = EvalSettings(max_items=ITEMS, refine_budget=0.2, latent_samples=4, neighbours=2, examples=1,
                             workers=2)
-    return evaluate(runs, small_dexed_store, settings=settings)
+    return evaluate(runs, small_dexed_store, [("sounds", ood_store)], settings=settings)
 
 
 def test_rerendering_the_targets_parameters_reproduces_the_targets(small_dexed_store):
@@ -65,6 +80,9 @@ def test_rows_and_scores(evaluation, small_dexed_store):
     for run in (BASELINE, FLOW_REG):
         assert np.all(by_name[f"{run} + retrieval"] <= by_name[run] + 1e-12)
         assert np.all(by_name[f"{run} + refinement"] <= by_name[f"{run} + retrieval"] + 1e-12)
+    # out-of-domain items are scored on audio only
+    for row in evaluation.rows:
+        assert sorted(row.scores["sounds"]) == ["sc", "spec_mse"] and row.scores["sounds"]["sc"].shape == (2,)
     # the mean row predicts the training mean for every item
     store = small_dexed_store
     train = np.asarray(store.array("params").get_orthogonal_selection((store.split_indices("train"), slice(None))))
@@ -98,7 +116,8 @@ def test_report_files(evaluation, tmp_path):
     assert len(data["per_item"][BASELINE]["test"]["sc"]) == ITEMS
     comparison = data["comparisons"]["test"][0]
     assert comparison["a"] == MEAN_ROW and 0 <= comparison["a_better"] <= 1
-    assert sorted(p.name for p in files["figures"].iterdir()) == ["test-0.png", "test-1.png"]
+    assert sorted(p.name for p in files["figures"].iterdir()) == ["sounds-0.png", "test-0.png"]
+    assert "sounds SC mean ± std" in table
 
 
 def test_a_run_of_other_parameters_is_refused(small_dexed_store):

@@ -81,18 +81,6 @@ class MatchResult:
         return self.candidates[0]
 
 
-def reference_peak(store: Any | None, rows: int = 64) -> float | None:
-    """Median peak level of the first training renders of a store (the level the model saw in training)."""
-    if store is None:
-        return None
-    try:
-        peaks = np.asarray(store.array("peak")[:rows], dtype=np.float64)
-    except KeyError:
-        return None
-    peaks = peaks[peaks > 0]
-    return float(np.median(peaks)) if peaks.size else None
-
-
 def match_sound(run: RunLike, target: np.ndarray, *, base_preset: Any, store: Any | None = None,
                 budget_seconds: float = 2.0, latent_count: int = 32, latent_sigma: float = 0.5,
                 neighbours: int = 8, top: int = 3, workers: int | None = None, seed: int = 0,
@@ -116,13 +104,14 @@ def match_sound(run: RunLike, target: np.ndarray, *, base_preset: Any, store: An
         progress: Optional callable receiving a line of text after each stage.
     """
     from ..data.features import log_mel
+    from ..data.importing import reference_peak
     from ..evaluation.retrieval import MelRetrieval
     from ..plugins import get_synth
 
     say = progress or (lambda text: None)
     start_time = time.monotonic()
     peak = float(np.max(np.abs(target)))
-    level = reference_peak(store)
+    level = reference_peak(store) if store is not None else None
     gain = level / peak if level and peak > 0 else 1.0
     raw_mel = log_mel(target[None] * gain, run.feature_settings)
     mel = normalised_mel(run, raw_mel)
