@@ -72,8 +72,23 @@ def test_refinement_moves_towards_a_real_preset(bank, table):
         starts = objective.rank(np.clip(truth + rng.normal(0, 0.3, size=(8, len(truth))), 0, 1), "random")
         assert [c.distance for c in starts] == sorted(c.distance for c in starts)
         renders_before = objective.renders
-        found = refine(objective, starts, budget_seconds=1.5, top=1, seed=0)
+        found = refine(objective, starts, budget_seconds=1.0, top=1, seed=0)
     assert objective.renders > renders_before
     assert found[0].origin == "refined"
     assert found[0].distance < starts[0].distance
     assert np.all((found[0].params >= 0) & (found[0].params <= 1))
+
+
+def test_cma_search_and_unknown_methods(bank, table):
+    target_preset = bank[7]
+    with ParallelRenderer(lambda: patchflow.get_synth("dexed"), SHORT, workers=2) as renderer:
+        target = renderer.render([target_preset])[0]
+        objective = AudioObjective(target, renderer, target_preset, table, SpectrogramSettings(), metric="log_mse")
+        truth = table.to_normalised(target_preset.vector(table))
+        starts = objective.rank(np.clip(truth[None] + 0.2, 0, 1), "shifted")
+        found = refine(objective, starts, budget_seconds=0.5, top=1, method="cma", seed=1)
+        assert found[0].distance <= starts[0].distance and objective.renders > 1
+        with pytest.raises(ValueError, match="unknown search method"):
+            refine(objective, starts, 0.1, method="annealing")
+    with pytest.raises(ValueError, match="unknown search metric"):
+        AudioObjective(target, renderer, target_preset, table, SpectrogramSettings(), metric="l1")
