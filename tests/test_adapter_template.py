@@ -25,6 +25,7 @@ EXPECTED_FILES = {
     "patchflow_tinysynth/plugin.py",
     "patchflow_tinysynth/synth.py",
     "tests/test_tinysynth.py",
+    "tests/test_tinysynth_adapter_suite.py",
 }
 
 
