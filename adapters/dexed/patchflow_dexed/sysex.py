@@ -57,7 +57,15 @@ _VCED_INDEX = np.array([VCED_ORDER.index(name) for name in _NAMES])
 
 
 def checksum(payload: bytes | np.ndarray) -> int:
-    """The DX7 sysex checksum of a payload: the low 7 bits of the two's complement of its byte sum."""
+    """The DX7 sysex checksum of a payload: the low 7 bits of the two's complement of its byte sum.
+
+    The payload bytes and the checksum add up to a multiple of 128:
+
+    >>> checksum(bytes([1, 2, 3]))
+    122
+    >>> (1 + 2 + 3 + 122) % 128
+    0
+    """
     return int(-int(np.asarray(bytearray(payload) if isinstance(payload, bytes) else payload,
                                dtype=np.int64).sum()) & 0x7F)
 
