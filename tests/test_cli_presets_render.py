@@ -98,8 +98,8 @@ def test_render_errors_exit_1_without_traceback(arguments: list[str], message: s
 
 
 def test_real_executable_reports_errors_cleanly(rom1: Path, tmp_path: Path) -> None:
-    done = subprocess.run([str(PATCHFLOW), "render", "moog", str(rom1 / "ROM1A.syx"), "--out", str(tmp_path / "x.wav")],
-                          capture_output=True, text=True, timeout=300)
+    command = [str(PATCHFLOW), "render", "moog", str(rom1 / "ROM1A.syx"), "--out", str(tmp_path / "x.wav")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert "unknown synth 'moog'" in done.stderr and "dexed" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout

@@ -6,7 +6,6 @@ import warnings
 from pathlib import Path
 
 import dexed
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -28,7 +28,8 @@ def test_vector_fills_unset_parameters_with_defaults() -> None:
 
 
 def test_with_values_copies_and_keeps_the_rest() -> None:
-    preset = Preset(synth="dexed", name="a", values={"feedback": 1.0, "extra_knob": 3.0}, tags={"Bright/Dark": "Dark"})
+    preset = Preset(synth="dexed", name="a", values={"feedback": 1.0, "extra_knob": 3.0},
+                    tags={"Bright/Dark": "Dark"})
     sub = TABLE.subset(["feedback", "transpose"])
     changed = preset.with_values(sub, np.array([5, 30]), name="b")
     assert changed.values["feedback"] == 5.0 and changed.values["transpose"] == 30.0

@@ -70,7 +70,8 @@ def inspect(
         err_console.print(f"[red]unreadable[/] {failure['path']}: {failure['reason']}", highlight=False,
                           soft_wrap=True)
     console.print(f"{totals['files_read']} files read, {totals['files_unreadable']} unreadable, "
-                  f"{totals['presets']} presets, {totals['distinct']} distinct, {totals['problems']} problems reported")
+                  f"{totals['presets']} presets, {totals['distinct']} distinct, "
+                  f"{totals['problems']} problems reported")
 
 
 def _files(paths: list[Path]) -> list[Path]:

@@ -330,6 +330,10 @@ def _compact(indices: list[int]) -> str:
     return ", ".join(map(str, indices[:8])) + (", ..." if len(indices) > 8 else "")
 
 
+def _problem(path: str, kind: str, message: str, action: str) -> ParseProblem:
+    return ParseProblem.model_construct(path=path, index=None, kind=kind, message=message, action=action)
+
+
 def display_name(raw_name: str) -> str:
     """A printable, stripped form of a 10-character DX7 voice name."""
     return raw_name.translate(_NAME_TABLE).strip()
@@ -364,10 +368,10 @@ def read_sysex(data: bytes, path: str | Path = "<bytes>") -> ParseResult:
                                     f"F0 43 0n 09, a single voice F0 43 0n 00 or a raw 4096-byte payload){seen}",
                                     path)
         dumps, file_problems = _headerless(data, path)
-    problems = [ParseProblem.model_construct(path=path, index=None, kind=k, message=m, action=a) for k, m, a in file_problems]
+    problems = [_problem(path, *problem) for problem in file_problems]
     presets: list[Preset] = []
     for dump in dumps:
-        problems.extend(ParseProblem.model_construct(path=path, index=None, kind=k, message=m, action=a) for k, m, a in dump.problems)
+        problems.extend(_problem(path, *problem) for problem in dump.problems)
         size = PACKED_VOICE_SIZE if dump.kind == "bank" else VOICE_PAYLOAD_SIZE
         complete = len(dump.payload) // size
         expected = BANK_VOICES if dump.kind == "bank" else 1
