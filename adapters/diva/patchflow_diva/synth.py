@@ -21,7 +21,7 @@ from patchflow import ParameterSpec, Preset
 from .config import read_toml
 from .midi import load_midi_mapping
 from .parameters import diva_parameter_table
-from .vst3 import Binding, InstrumentNotFoundError, Vst3Synth, vst3_config_file
+from .vst3 import Binding, InstrumentNotFoundError, Vst3Synth, on_host_thread, vst3_config_file
 
 ENV_DIVA_PATH = "PATCHFLOW_DIVA_PATH"
 #: Where Diva's VST3 usually lives when no path is configured.
@@ -93,7 +93,5 @@ class DivaSynth(Vst3Synth):
         """
         for name in preset.values:
             self.parameters.index(name)
-        bindings = self.bindings()
-        for binding in bindings:
-            spec = binding.spec
-            self._write(binding, spec.clamp(preset.values.get(spec.name, spec.default)))
+        on_host_thread(self._write_all, [(b, b.spec.clamp(preset.values.get(b.spec.name, b.spec.default)))
+                                         for b in self.bindings()])

@@ -17,6 +17,10 @@ A note is rendered by sending note-on at 0 s and note-off at ``note_seconds``; t
 cannot render an instrument without an input bus in mono), which is averaged to mono. Values are set in the
 plugin's displayed units; the plugin snaps them to its own grid (the test instrument keeps two decimals), so the
 value that sounds can differ from the one asked for by up to half a grid step.
+
+Every call into a plugin runs on one host thread (see :func:`on_host_thread`): JUCE and pedalboard allow loading
+and resetting plugins only there. A process therefore renders one VST3 note at a time, whatever its number of
+worker threads; render in several processes for more throughput.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -54,6 +60,29 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 class InstrumentNotFoundError(PatchflowError):
     """A VST3 plugin cannot be loaded: missing file, not a VST3, or not an instrument."""
+
+
+T = TypeVar("T")
+_HOST_PREFIX = "patchflow-vst3-host"
+_host_lock = threading.Lock()
+_host: ThreadPoolExecutor | None = None
+
+
+def on_host_thread(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ``func`` on the one thread that hosts every VST3 plugin of the process.
+
+    JUCE makes the first thread that loads a plugin its message thread, and pedalboard refuses to load or reset a
+    plugin from any other thread ("must be reloaded on the main thread"). patchflow therefore loads, sets and
+    renders every VST3 plugin on a single host thread, whichever thread asks: VST3 renders of one process run
+    one at a time (parallel rendering needs several processes, e.g. the Ray backend).
+    """
+    global _host
+    if threading.current_thread().name.startswith(_HOST_PREFIX):
+        return func(*args, **kwargs)
+    with _host_lock:
+        if _host is None:
+            _host = ThreadPoolExecutor(1, thread_name_prefix=_HOST_PREFIX)
+    return _host.submit(func, *args, **kwargs).result()
 
 
 def vst3_config_file() -> Path:
@@ -102,7 +131,7 @@ def load_instrument(path: str | Path) -> Any:
     import pedalboard
 
     try:
-        plugin = pedalboard.load_plugin(str(path))
+        plugin = on_host_thread(pedalboard.load_plugin, str(path))
     except (ImportError, RuntimeError, ValueError, OSError) as exc:
         raise InstrumentNotFoundError(f"{path}: cannot load as a VST3 plugin: {exc}") from None
     if not getattr(plugin, "is_instrument", False):
@@ -184,7 +213,7 @@ class Vst3Synth(Synth):
     def bindings(self) -> list[Binding]:
         """How each spec reaches the plugin, in spec order."""
         if self._bindings is None:
-            self._bindings = self._bind()
+            self._bindings = on_host_thread(self._bind)
         return self._bindings
 
     def _bind(self) -> list[Binding]:
@@ -223,7 +252,7 @@ class Vst3Synth(Synth):
             UnknownParameterError: No such parameter.
         """
         binding = self.resolve(name)
-        self._write(binding, binding.spec.clamp(native))
+        on_host_thread(self._write, binding, binding.spec.clamp(native))
 
     def _write(self, binding: Binding, native: float) -> None:
         spec = binding.spec
@@ -242,8 +271,12 @@ class Vst3Synth(Synth):
             UnknownParameterError: The preset names a parameter the plugin does not have.
         """
         chosen = {self.resolve(name).spec.name: value for name, value in preset.values.items()}
-        for binding in self.bindings():
-            self._write(binding, binding.spec.clamp(chosen.get(binding.spec.name, binding.spec.default)))
+        on_host_thread(self._write_all, [(b, b.spec.clamp(chosen.get(b.spec.name, b.spec.default)))
+                                         for b in self.bindings()])
+
+    def _write_all(self, assignments: Sequence[tuple[Binding, float]]) -> None:
+        for binding, native in assignments:
+            self._write(binding, native)
 
     # --------------------------------------------------------------------------------------------- rendering
     def render(self, preset: Preset, note: int = 60, velocity: int = 100, note_seconds: float = 3.0,
@@ -258,17 +291,22 @@ class Vst3Synth(Synth):
             raise RenderError(f"{self.id}: note must be 0-127 and velocity 1-127, got {note}, {velocity}")
         if not 0 < note_seconds <= total_seconds:
             raise RenderError(f"{self.id}: need 0 < note_seconds <= total_seconds")
-        self.apply(preset)
-        return self.render_midi([(bytes([0x90, note, velocity]), 0.0), (bytes([0x80, note, 0]), note_seconds)],
-                                total_seconds, sample_rate)
+        messages = [(bytes([0x90, note, velocity]), 0.0), (bytes([0x80, note, 0]), note_seconds)]
+
+        def play() -> np.ndarray:  # set and render in one host-thread call, so no other render interleaves
+            self.apply(preset)
+            return self.render_midi(messages, total_seconds, sample_rate)
+
+        return on_host_thread(play)
 
     def render_midi(self, messages: Sequence[tuple[bytes, float]], total_seconds: float,
                     sample_rate: int) -> np.ndarray:
         """Render raw MIDI messages ``(bytes, time in seconds from the start)`` with the current parameters."""
         num_samples = int(round(total_seconds * sample_rate))
+        plugin = self.plugin
         try:
-            stereo = self.plugin(list(messages), duration=total_seconds, sample_rate=sample_rate, num_channels=2,
-                                 buffer_size=8192, reset=True)
+            stereo = on_host_thread(plugin, list(messages), duration=total_seconds, sample_rate=sample_rate,
+                                    num_channels=2, buffer_size=8192, reset=True)
         except (RuntimeError, ValueError) as exc:
             raise RenderError(f"{self.id}: the plugin failed to render: {exc}") from None
         mono = np.asarray(stereo, dtype=np.float32).mean(axis=0, dtype=np.float32)
@@ -280,8 +318,9 @@ class Vst3Synth(Synth):
         return mono
 
     def close(self) -> None:
-        """Unload the plugin."""
-        self._plugin = None
+        """Unload the plugin (on the host thread)."""
+        if self._plugin is not None:
+            on_host_thread(setattr, self, "_plugin", None)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id!r} {self._path}>"
