@@ -103,3 +103,20 @@ def test_real_executable_reports_errors_cleanly(rom1: Path, tmp_path: Path) -> N
     assert done.returncode == 1
     assert "unknown synth 'moog'" in done.stderr and "dexed" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_convert_bank_to_json_and_back(rom1: Path, tmp_path: Path) -> None:
+    as_json = tmp_path / "rom1a.preset.json"
+    result = runner.invoke(app, ["presets", "convert", str(rom1 / "ROM1A.syx"), "--out", str(as_json)])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(as_json.read_text())) == 32
+    back = tmp_path / "rom1a.syx"
+    result = runner.invoke(app, ["presets", "convert", str(as_json), "-o", str(back)])
+    assert result.exit_code == 0, result.output
+    assert back.read_bytes() == (rom1 / "ROM1A.syx").read_bytes()
+
+
+def test_convert_refuses_more_than_a_bank(rom1: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["presets", "convert", str(rom1), "--out", str(tmp_path / "both.syx")])
+    assert result.exit_code == 1 and "a DX7 bank holds 32 voices, got 64" in result.output
+    assert not (tmp_path / "both.syx").exists()

@@ -74,6 +74,33 @@ def inspect(
                   f"{totals['problems']} problems reported")
 
 
+@presets_app.command("convert")
+@friendly_errors
+def convert(
+    paths: list[Path] = typer.Argument(..., help="Preset files or folders (searched recursively)."),
+    out: Path = typer.Option(..., "--out", "-o",
+                             help="File to write; its suffix picks the format (.syx, .preset.json...)."),
+    synth: str = typer.Option(None, help="Only read presets of this synth (needed when files mix synths)."),
+) -> None:
+    """Read presets and write them all to one file in another format (e.g. a DX7 bank to JSON and back)."""
+    from ..errors import PatchflowError
+    from ..plugins import write_presets
+
+    results, failures = read_all(_files(paths), synth)
+    for failure in failures:
+        err_console.print(f"[red]unreadable[/] {failure['path']}: {failure['reason']}", highlight=False,
+                          soft_wrap=True)
+    presets = [preset for result in results for preset in result.presets]
+    if not presets:
+        raise PatchflowError("no preset could be read")
+    synths = sorted({p.synth for p in presets})
+    if len(synths) > 1:
+        raise PatchflowError(f"the files hold presets of several synths ({', '.join(synths)}); choose one with "
+                             "--synth")
+    written = write_presets(presets, out)
+    console.print(f"Wrote {len(presets)} presets to {written}")
+
+
 def _files(paths: list[Path]) -> list[Path]:
     from ..plugins import iter_preset_files
 
