@@ -190,14 +190,15 @@ def _check_writer(writer: Any) -> PresetWriter:
 
 
 def preset_parsers(synth: str | None = None) -> list[PresetParser]:
-    """Registered parsers (of one synth if given), in the order they are tried."""
-    parsers = list(reversed(_collect("register_preset_parsers", _check_parser)))
+    """Registered parsers (of one synth if given), in the order they are tried: synths' own formats first, then
+    the generic ones (``synth == "*"``), each in registration order."""
+    parsers = sorted(reversed(_collect("register_preset_parsers", _check_parser)), key=lambda p: p.synth == ANY_SYNTH)
     return [p for p in parsers if synth is None or p.synth in (synth, ANY_SYNTH)]
 
 
 def preset_writers(synth: str | None = None) -> list[PresetWriter]:
-    """Registered writers (of one synth if given)."""
-    writers = list(reversed(_collect("register_preset_writers", _check_writer)))
+    """Registered writers (of one synth if given): synths' own formats first, then the generic ones."""
+    writers = sorted(reversed(_collect("register_preset_writers", _check_writer)), key=lambda w: w.synth == ANY_SYNTH)
     return [w for w in writers if synth is None or w.synth in (synth, ANY_SYNTH)]
 
 
@@ -268,7 +269,7 @@ def find_writer(synth: str, path: str | Path | None = None) -> PresetWriter:
             if suffix in writer.suffixes:
                 return writer
     if writers:  # the synth's own format before the generic ones
-        return sorted(writers, key=lambda w: w.synth == ANY_SYNTH)[0]
+        return writers[0]
     raise PluginError(f"no preset writer is installed for synth {synth!r}")
 
 

@@ -24,6 +24,7 @@ extensions = [
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
     "folder_toctree",
+    "cli_reference",
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}

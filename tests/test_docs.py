@@ -40,10 +40,12 @@ def built_docs(tmp_path_factory) -> tuple[Path, Path]:
 def test_the_docs_build_with_warnings_as_errors(built_docs):
     html, _ = built_docs
     for page in ("index", "quickstart", "concepts", "guide/index", "adapters", "plugins/index", "plugins/hooks",
-                 "tutorials/adapter", "tutorials/preset-parser", "benchmarks", "api/index", "changelog"):
+                 "tutorials/adapter", "tutorials/preset-parser", "benchmarks", "cli", "api/index", "changelog"):
         assert (html / f"{page}.html").is_file(), page
     api = (html / "api" / "generated" / "patchflow.parameters.html").read_text(encoding="utf-8")
     assert "ParameterSpec" in api and "to_normalised" in api
+    cli = (html / "cli.html").read_text(encoding="utf-8")
+    assert "patchflow new-adapter" in cli and "--display-name" in cli
 
 
 def test_the_doctest_blocks_of_the_pages_pass(built_docs, tmp_path):
