@@ -7,9 +7,14 @@ Settings come from environment variables first, then from ``$PATCHFLOW_CONFIG_DI
 from __future__ import annotations
 
 import os
-import tomllib
+import sys
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 from patchflow import PatchflowError
 
