@@ -304,7 +304,7 @@ def check_outcome(data: bytes) -> None:
         assert len(preset.extra["raw_name"]) == 10
 
 
-FUZZ = settings(max_examples=300, deadline=2000, derandomize=True, database=None,
+FUZZ = settings(max_examples=200, deadline=2000, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
