@@ -67,7 +67,7 @@ def describe_store(store: PresetStore, given_path: str) -> dict[str, Any]:
     """The facts about the training store a trained model needs later (saved as ``data.json``)."""
     return {
         "path": given_path,
-        "absolute_path": str(Path(given_path).resolve()),
+        "absolute_path": str(Path(store.path).resolve()),
         "synth": store.synth_id,
         "parameters": store.parameters.to_json(),
         "mel_mean": store.mel_mean,
@@ -122,7 +122,7 @@ class Trainer:
         self.ctx, self.device = init_distributed(config.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise TrainingError(f"device {config.device!r} asked for, but CUDA is not available here")
-        self.store = open_store(config.data)
+        self.store = open_store(self._store_location(config, resume))
         config = complete_model_config(config, self.store)
         if config.batch_size % self.ctx.world_size:
             raise TrainingError(f"batch size {config.batch_size} is not divisible by the {self.ctx.world_size} "
@@ -158,6 +158,17 @@ class Trainer:
                                       "stall": 0, "sums": {}, "count": 0, "status": "running"}
 
     # -------------------------------------------------------------------------------------------- run dir
+    @staticmethod
+    def _store_location(config: TrainConfig, resume: bool) -> Path:
+        """The store path as given; a resumed run started elsewhere falls back to the recorded absolute path."""
+        given = Path(config.data)
+        recorded = Path(config.out) / DATA_FILE
+        if resume and not given.exists() and recorded.exists():
+            absolute = Path(json.loads(recorded.read_text()).get("absolute_path", ""))
+            if absolute.exists():
+                return absolute
+        return given
+
     def _check_run_dir(self) -> None:
         if self.resume:
             if not has_checkpoint(self.run_dir, "last"):
