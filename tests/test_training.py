@@ -221,3 +221,16 @@ def test_train_command_writes_a_run_and_refuses_bad_settings(small_dexed_store, 
 def test_load_run_refuses_what_is_not_a_run(tmp_path):
     with pytest.raises(TrainingError, match="not a training run"):
         load_run(tmp_path)
+
+
+def test_a_relative_store_path_is_found_again_from_another_folder(small_dexed_store, tmp_path, monkeypatch):
+    store = store_path(small_dexed_store).resolve()
+    monkeypatch.chdir(store.parent)
+    out = tmp_path / "rel"
+    train(quick_config(store.name, out, "mlp", epochs=1, max_batches_per_epoch=1))
+    monkeypatch.chdir(tmp_path)
+    run = load_run(out)
+    assert json.loads((out / "data.json").read_text())["path"] == store.name
+    assert run.store_path.resolve() == store
+    train(quick_config(store.name, out, "mlp", epochs=2, max_batches_per_epoch=1), resume=True)
+    assert len(read_metrics(out)) == 2
