@@ -61,8 +61,8 @@ class DivaSynth(Vst3Synth):
         """
         if self._path is None:
             raise InstrumentNotFoundError(
-                "u-he Diva is not installed (or not found): set PATCHFLOW_DIVA_PATH=/path/to/Diva.vst3 or "
-                f"[diva] path in {vst3_config_file()}. Reading .h2p presets, the parameter table and tags work "
+                "u-he Diva is not installed (or not found): set PATCHFLOW_DIVA_PATH=/path/to/Diva.vst3, or a "
+                f"'path' entry in the 'diva' table of {vst3_config_file()}. Reading .h2p presets, the parameter table and tags work "
                 "without it; rendering needs it.")
         return self._path
 
