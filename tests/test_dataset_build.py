@@ -34,7 +34,7 @@ def params_file(tmp_path: Path) -> Path:
 
 def build_command(corpus: Path, params: Path, out: Path) -> list[str]:
     return [sys.executable, "-c", "from patchflow.cli import main; main()", "dataset", "build", "--synth", "dexed",
-            "--presets", str(corpus), "--params", str(params), "--out", str(out), "--limit", "256",
+            "--presets", str(corpus), "--params", str(params), "--out", str(out), "--limit", "192",
             "--workers", "1", "--split", "grouped", "--folds", "3", "--no-progress"]
 
 
@@ -50,7 +50,7 @@ def assert_same_store(a: Path, b: Path) -> None:
 def test_resume_after_kill_gives_the_same_store(dx7_dir: Path, params_file: Path, tmp_path: Path) -> None:
     corpus = dx7_dir / "Bo Tomlyn"
     reference = tmp_path / "reference.zarr"
-    build_store("dexed", [corpus], reference, params=str(params_file), limit=256, workers=1, split="grouped",
+    build_store("dexed", [corpus], reference, params=str(params_file), limit=192, workers=1, split="grouped",
                 folds=3, progress=False)
     out = tmp_path / "killed.zarr"
     process = subprocess.Popen(build_command(corpus, params_file, out), stdout=subprocess.DEVNULL,
@@ -76,7 +76,7 @@ def test_resume_after_kill_gives_the_same_store(dx7_dir: Path, params_file: Path
     assert_same_store(reference, out)
     store = open_store(out)
     assert len(store.meta["timing"]["runs"]) == 1  # the killed run never finalized
-    assert store.meta["timing"]["runs"][0]["rendered"] == 256 - 64 * int(done.sum())
+    assert store.meta["timing"]["runs"][0]["rendered"] == 192 - 64 * int(done.sum())
     # parse failures of the corpus (performance dumps are not voice banks) are listed with their reason
     parse_failures = [f for f in store.failures if f["stage"] == "parse"]
     assert parse_failures and all("voice" in f["reason"] for f in parse_failures)
