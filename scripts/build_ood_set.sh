@@ -63,7 +63,7 @@ render_programs() {  # list folder
         program=${entry%%:*}
         name=${entry#*:}
         write_midi "$program" "$NOTE" "$OUT/midi/$name.mid"
-        fluidsynth -ni -q -F "$OUT/audio/$2/$name.wav" -r "$RATE" -g 0.8 "$SOUNDFONT" "$OUT/midi/$name.mid" >/dev/null
+        fluidsynth -ni -q -F "$OUT/audio/$2/$name.wav" -r "$RATE" -g 0.4 "$SOUNDFONT" "$OUT/midi/$name.mid" >/dev/null
     done
 }
 
