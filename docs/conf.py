@@ -25,6 +25,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "folder_toctree",
     "cli_reference",
+    "benchmark_table",
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}

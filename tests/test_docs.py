@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import json
 import importlib
 import inspect
 import pkgutil
@@ -113,3 +114,35 @@ def test_every_hook_is_documented(hook, built_docs):
 def test_the_hooks_page_documents_no_hook_that_does_not_exist():
     page = (DOCS / "plugins" / "hooks.md").read_text(encoding="utf-8")
     assert sorted(re.findall(r"^## (\w+)\(", page, re.M)) == HOOKS
+
+
+BENCHMARK_FILE = '''
+from patchflow_dexed import DX7_PARAMETERS
+from patchflow import ParameterTable
+
+TABLE = ParameterTable(DX7_PARAMETERS)
+
+
+def test_normalise_dx7_defaults(benchmark):
+    benchmark.extra_info["parameters"] = len(TABLE)
+    benchmark(TABLE.to_normalised, TABLE.defaults())
+'''
+
+
+def test_a_real_benchmark_report_renders_as_a_table_with_its_machine(tmp_path):
+    (tmp_path / "test_tiny_benchmark.py").write_text(BENCHMARK_FILE, encoding="utf-8")
+    report_path = tmp_path / "latest.json"
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--benchmark-only",
+                             "--benchmark-max-time=0.05", "--benchmark-warmup=off", f"--benchmark-json={report_path}", str(tmp_path)],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        from benchmark_table import report_lines
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    lines = report_lines(json.loads(report_path.read_text()), "benchmarks/latest.json")
+    assert lines[0].startswith("**Machine**") and "logical cores" in lines[0]
+    (row,) = [line for line in lines if line.startswith("| `test_normalise_dx7_defaults`")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1].endswith(("s", "ms", "µs", "ns")) and int(cells[4]) > 0 and cells[6] == "parameters=145"
