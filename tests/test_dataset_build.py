@@ -34,8 +34,26 @@ def params_file(tmp_path: Path) -> Path:
 
 def build_command(corpus: Path, params: Path, out: Path) -> list[str]:
     return [sys.executable, "-c", "from patchflow.cli import main; main()", "dataset", "build", "--synth", "dexed",
-            "--presets", str(corpus), "--params", str(params), "--out", str(out), "--limit", "192",
+            "--presets", str(corpus), "--params", str(params), "--out", str(out), "--limit", "320",
             "--workers", "1", "--split", "grouped", "--folds", "3", "--no-progress"]
+
+
+def chunks_done(out: Path) -> int:
+    marks = out / "chunk_done" / "c"
+    return sum(1 for _ in marks.iterdir()) if marks.is_dir() else 0
+
+
+def interrupt(command: list[str], out: Path, sig: int) -> subprocess.CompletedProcess:
+    """Start a build and send ``sig`` once it has finished one more chunk than it started with."""
+    before = chunks_done(out)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None and chunks_done(out) <= before:
+        time.sleep(0.02)
+    assert process.poll() is None, f"the build ended before it could be interrupted: {process.stderr.read()!r}"
+    os.kill(process.pid, sig)
+    _, stderr = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(command, process.returncode, "", stderr)
 
 
 def assert_same_store(a: Path, b: Path) -> None:
@@ -47,36 +65,31 @@ def assert_same_store(a: Path, b: Path) -> None:
         assert ma[key] == mb[key], key
 
 
-def test_resume_after_kill_gives_the_same_store(dx7_dir: Path, params_file: Path, tmp_path: Path) -> None:
+def test_resume_after_ctrl_c_and_kill_gives_the_same_store(dx7_dir: Path, params_file: Path,
+                                                            tmp_path: Path) -> None:
     corpus = dx7_dir / "Bo Tomlyn"
     reference = tmp_path / "reference.zarr"
-    build_store("dexed", [corpus], reference, params=str(params_file), limit=192, workers=1, split="grouped",
+    build_store("dexed", [corpus], reference, params=str(params_file), limit=320, workers=1, split="grouped",
                 folds=3, progress=False)
-    out = tmp_path / "killed.zarr"
-    process = subprocess.Popen(build_command(corpus, params_file, out), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    done_marks = out / "chunk_done" / "c"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        if done_marks.is_dir() and any(done_marks.iterdir()):
-            break
-        time.sleep(0.02)
-    assert process.poll() is None, f"the build ended before it could be killed: {process.stderr.read()!r}"
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    interrupted = open_store(out, allow_incomplete=True)
-    assert interrupted.status == "building"
+    out = tmp_path / "interrupted.zarr"
+    command = build_command(corpus, params_file, out)
+    stopped = interrupt(command, out, signal.SIGINT)  # Ctrl-C: the running chunk ends, then the build stops
+    assert stopped.returncode == 130 and "interrupted" in stopped.stderr
+    after_ctrl_c = chunks_done(out)
+    killed = interrupt(command, out, signal.SIGKILL)  # the resumed build is killed outright
+    assert killed.returncode == -signal.SIGKILL and "resuming" in killed.stderr
     done = np.asarray(open_group(out)["chunk_done"][:])
-    assert 0 < done.sum() < len(done)
+    assert after_ctrl_c < done.sum() < len(done)
+    assert open_store(out, allow_incomplete=True).status == "building"
     with pytest.raises(StoreError, match="resume"):
         open_store(out)
-    resumed = subprocess.run(build_command(corpus, params_file, out), capture_output=True, text=True)
+    resumed = subprocess.run(command, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming" in resumed.stderr
     assert_same_store(reference, out)
     store = open_store(out)
-    assert len(store.meta["timing"]["runs"]) == 1  # the killed run never finalized
-    assert store.meta["timing"]["runs"][0]["rendered"] == 192 - 64 * int(done.sum())
+    assert len(store.meta["timing"]["runs"]) == 1  # interrupted runs never finalized
+    assert store.meta["timing"]["runs"][0]["rendered"] == 320 - 64 * int(done.sum())
     # parse failures of the corpus (performance dumps are not voice banks) are listed with their reason
     parse_failures = [f for f in store.failures if f["stage"] == "parse"]
     assert parse_failures and all("voice" in f["reason"] for f in parse_failures)
