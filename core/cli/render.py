@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import typer
@@ -42,12 +43,18 @@ def register(app: typer.Typer) -> None:
             raise PatchflowError(f"{preset_file}: no readable preset at index {index} "
                                  f"(readable: {_ranges(positions)})")
         preset = result.presets[positions.index(index)]
-        settings = RenderSettings(note, velocity, note_seconds, total_seconds, sample_rate)
+        try:
+            settings = RenderSettings(note, velocity, note_seconds, total_seconds, sample_rate)
+        except ValueError as exc:
+            raise PatchflowError(f"bad render settings: {exc}") from None
         audio = engine.render_with(preset, settings)
-        gain = write_wav(out, audio, sample_rate, normalise=normalise)
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            gain = write_wav(out, audio, sample_rate, normalise=normalise)
         peak = float(abs(audio).max()) if audio.size else 0.0
         console.print(f"Rendered [bold]{preset.name}[/] ({preset.source}) -> {out} "
-                      f"({len(audio) / sample_rate:.2f} s, peak {peak:.3f}, gain {gain:.3f})")
+                      f"({len(audio) / sample_rate:.2f} s, peak {peak:.3f}"
+                      + (f", scaled by {gain:.3f} to avoid clipping)" if gain != 1.0 else ")"))
 
 
 def _ranges(values: list[int]) -> str:
