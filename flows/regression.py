@@ -10,9 +10,12 @@ by a sigmoid so that predictions live in :math:`(0, 1)`. :meth:`RegressionFlow.n
     \frac12 \sum_i \left[e^{\lambda_i} (v_i - f_\psi(z)_i)^2 - \lambda_i + \log 2\pi\right]
     - w \log\left|\det \frac{\partial f_\psi}{\partial z}\right|,
 
-the precision-weighted MSE with its normaliser (eq. 10 of the paper) plus the flow's log-determinant term of the
-posterior KL (eq. 13; ``w = logdet_weight``, 1 by default, 0 turns it off). The other terms of eq. 13,
-:math:`\log q_0(z)` and the prior on :math:`v_k`, do not depend on the flow and are left to the model.
+the precision-weighted MSE with its normaliser (eq. 10 of the paper) plus, optionally, the flow's log-determinant
+term of the posterior KL (eq. 13) with weight ``w = logdet_weight``. The default is ``w = 0``: mapping a standard
+normal latent onto parameters in ``[0, 1]`` must contract volume, and the ``-log|det|`` term fights that
+contraction; on a known 4-parameter map it left the parameter MSE about ten times higher after the same training
+(0.043 against 0.004). The other terms of eq. 13, :math:`\log q_0(z)` and a prior on :math:`v_k`, do not
+depend on the flow and are left to the model.
 
 Variants:
 
@@ -75,7 +78,7 @@ class RegressionFlow(Flow):
         hidden: Sequence[int] = (64, 64),
         variant: Literal["post", "cond"] = "post",
         output: Literal["sigmoid", "identity"] = "sigmoid",
-        logdet_weight: float = 1.0,
+        logdet_weight: float = 0.0,
         max_log_scale: float = 5.0,
         prior_std: float = 1.0,
     ) -> None:

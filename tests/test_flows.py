@@ -80,6 +80,15 @@ CASES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors run fastest on one thread (and do not fight other processes for the cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def make(case: Case, dtype: torch.dtype) -> Flow:
     """Build the flow, perturb every parameter so the map is far from identity, switch to eval mode."""
     torch.manual_seed(0)
