@@ -37,7 +37,7 @@ from .features import FeatureSettings, log_mel
 from .render import Rendered, SynthPool, render_batch
 from .selection import choose_base_preset, load_base_preset, select_parameters
 from .splits import assign_splits, group_keys, mel_statistics
-from .store import CHUNK_ROWS, PresetStore, StoreError, create_layout, open_group, open_store
+from .store import CHUNK_ROWS, FORMAT_VERSION, PresetStore, StoreError, create_layout, open_group, open_store
 
 BACKENDS = ("local", "ray")
 
@@ -330,7 +330,7 @@ def build_store(
     files = iter_preset_files(paths)
     config = {"params": str(params), "settings": vars(settings), "features": features.to_json(), "limit": limit,
               "seed": seed, "split": split, "folds": folds, "group_by": group_by, "base_preset": base_preset,
-              "paths": [str(p.resolve()) for p in paths]}
+              "paths": [str(p.resolve()) for p in paths], "format": FORMAT_VERSION}
     fingerprint = build_fingerprint(synth_obj.id, files, config)
     console = _console()
 

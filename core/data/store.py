@@ -129,6 +129,9 @@ def open_store(path: str | Path, *, allow_incomplete: bool = False) -> "PresetSt
         StoreError: ``path`` is not a store, or its build has not finished (rerun the build command to resume).
     """
     store = PresetStore(path)
+    if "parameters" not in store.meta:
+        raise StoreError(f"{path}: the build stopped before its plan was written; rerun the same "
+                         f"`patchflow dataset build` command to start it again")
     if store.status != "complete" and not allow_incomplete:
         raise StoreError(f"{path}: the build has not finished (status {store.status!r}); "
                          f"rerun the same `patchflow dataset build` command to resume it")
