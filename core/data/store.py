@@ -6,7 +6,7 @@ samples per clip, rows grouped in chunks of :data:`CHUNK_ROWS`):
 =================  ===========================  =========  ==========================================================
 array              shape                        dtype      content
 =================  ===========================  =========  ==========================================================
-``audio``          ``(N, S)``                   float32    the rendered note, unscaled engine output (Dexed peaks ~2.4)
+``audio``          ``(N, S)``                   float32    the rendered note, unscaled (Dexed peaks near 2.4)
 ``mel``            ``(N, n_mels, frames)``      float32    raw log-mel in dB (:mod:`patchflow.data.features`)
 ``params``         ``(N, P)``                   float32    learned parameters normalised to ``[0, 1]``
 ``native``         ``(N, P)``                   float64    learned parameters in native units (clamped to range)
