@@ -83,9 +83,11 @@ def _tag_values(preset: Preset, pairs: Sequence[str]) -> list[int]:
 
 def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, *, params: str, settings: RenderSettings,
           features: FeatureSettings, limit: int | None, workers: int, seed: int, base_preset: str | None,
-          meta: dict[str, Any], say: Callable[[str], None]) -> None:
+          meta: dict[str, Any], say: Callable[[str], None], progress: bool) -> None:
     table = synth.parameters
-    corpus = read_corpus(synth.id, paths)
+    files = iter_preset_files(paths)
+    with _progress(progress, len(files), "reading presets", unit="files") as advance:
+        corpus = read_corpus(synth.id, paths, progress=lambda: advance(1))
     say(f"read {len(corpus.presets)} presets from {len(corpus.files)} files "
         f"({sum(f['stage'] == 'parse' for f in corpus.failures)} failures)")
     if not corpus.presets:
@@ -99,6 +101,8 @@ def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, *, params: str, 
         base, base_rule = choose_base_preset(synth, corpus.presets, matrix, settings)
     base = base.with_values(table, table.clamp(base.vector(table)))
     _, distinct = np.unique(matrix, axis=0, return_index=True)
+    if str(params).isdigit():
+        say(f"measuring the audible effect of each of the {len(table)} parameters over {base.name!r}")
     names, selection = select_parameters(synth, params, base, matrix[np.sort(distinct)], settings, features, workers)
     learned = table.subset(names)
     columns = [table.index(n) for n in names]
@@ -357,7 +361,7 @@ def build_store(
     if needs_plan:
         _plan(synth_obj, paths, out, params=str(params), settings=settings, features=features, limit=limit,
               workers=workers, seed=seed, base_preset=base_preset,
-              meta={"fingerprint": fingerprint, "build": config}, say=console.print)
+              meta={"fingerprint": fingerprint, "build": config}, say=console.print, progress=progress)
         timing["plan_s"] = round(time.perf_counter() - started, 3)
 
     store = PresetStore(out)
@@ -393,10 +397,10 @@ def _console():
 
 
 class _progress:
-    """A rich progress bar with rate and ETA (or nothing when disabled); yields an ``advance(n)`` callable."""
+    """A rich progress bar with rate and ETA (or nothing when disabled); ``with`` gives an ``advance(n)`` callable."""
 
-    def __init__(self, enabled: bool, total: int, label: str) -> None:
-        self.enabled, self.total, self.label = enabled, total, label
+    def __init__(self, enabled: bool, total: int, label: str, unit: str = "presets") -> None:
+        self.enabled, self.total, self.label, self.unit = enabled, total, label, unit
         self._bar = None
 
     def __enter__(self) -> Callable[[int], None]:
@@ -416,7 +420,7 @@ class _progress:
         def advance(n: int) -> None:
             count[0] += n
             elapsed = time.perf_counter() - started
-            rate = f"{count[0] / elapsed:.0f} presets/s" if elapsed > 0 else ""
+            rate = f"{count[0] / elapsed:.0f} {self.unit}/s" if elapsed > 0 else ""
             self._bar.update(task, advance=n, rate=rate)
 
         return advance
