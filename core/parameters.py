@@ -150,6 +150,11 @@ class ParameterTable(Sequence[ParameterSpec]):
             raise ValueError(f"duplicate parameter names: {', '.join(dupes)}")
         self._low = np.array([s.native_low for s in self._specs], dtype=np.float64)
         self._high = np.array([s.native_high for s in self._specs], dtype=np.float64)
+        # Grid spacing per column: 1 for classes, the declared step on grids, 0 (no snapping) elsewhere.
+        self._step = np.array([1.0 if not s.is_continuous else (s.step or 0.0) for s in self._specs],
+                              dtype=np.float64)
+        self._snapped = self._step > 0
+        self._safe_step = np.where(self._snapped, self._step, 1.0)
 
     def __len__(self) -> int:
         return len(self._specs)
@@ -187,16 +192,10 @@ class ParameterTable(Sequence[ParameterSpec]):
         return np.array([s.default for s in self._specs], dtype=np.float64)
 
     def clamp(self, native: np.ndarray) -> np.ndarray:
-        """Clamp a ``(..., P)`` array of native values (element-wise :meth:`ParameterSpec.clamp`)."""
-        native = np.asarray(native, dtype=np.float64)
-        out = np.clip(native, self._low, self._high)
-        for i, spec in enumerate(self._specs):
-            if not spec.is_continuous:
-                out[..., i] = np.round(out[..., i])
-            elif spec.step is not None:
-                out[..., i] = np.clip(spec.low + np.round((out[..., i] - spec.low) / spec.step) * spec.step,
-                                      spec.low, spec.high)
-        return out
+        """Clamp a ``(..., P)`` array of native values (element-wise :meth:`ParameterSpec.clamp`, vectorised)."""
+        out = np.clip(np.asarray(native, dtype=np.float64), self._low, self._high)
+        snapped = self._low + np.round((out - self._low) / self._safe_step) * self._safe_step
+        return np.clip(np.where(self._snapped, snapped, out), self._low, self._high)
 
     def to_normalised(self, native: np.ndarray) -> np.ndarray:
         """Map ``(..., P)`` native values to ``[0, 1]``."""
