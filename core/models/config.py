@@ -52,6 +52,10 @@ class ModelConfig(BaseModel):
         posterior_flow_steps: IAF steps of the flow posterior (``vae_flow`` and the flow models; paper: 16).
         flow_steps: Steps of the regression and disentangling flows (paper: 16).
         flow_hidden: Hidden layers of each flow step's autoregressive network.
+        regression_logdet_weight: Weight of the regression flow's log-determinant term in its negative
+            log-likelihood. 1 is the paper's posterior-KL term, but on a point regression ``z -> v`` it rewards an
+            expanding map and measured far worse parameter errors (see the training guide), so the default is 0:
+            the precision-weighted error only.
         mmd_weight: Weight of the MMD term of ``wae``.
         flow_kl_weight: Weight of the KL on the amortised flow weights of ``flow_cond``.
         dis_weight: Weight of the disentangling loss of ``flow_dis``.
@@ -81,6 +85,7 @@ class ModelConfig(BaseModel):
     posterior_flow_steps: int = Field(16, ge=0)
     flow_steps: int = Field(16, ge=1)
     flow_hidden: tuple[int, ...] = (64, 64)
+    regression_logdet_weight: float = Field(0.0, ge=0.0)
     mmd_weight: float = Field(10.0, ge=0.0)
     flow_kl_weight: float = Field(1e-3, ge=0.0)
     dis_weight: float = Field(1.0, ge=0.0)

@@ -33,7 +33,8 @@ class RegressionFlowModel(LatentModel):
         from patchflow.flows import RegressionFlow
 
         self.regression_flow = RegressionFlow(self.latent_dim, steps=self.config.flow_steps,
-                                              hidden=tuple(self.config.flow_hidden), variant=self.variant)
+                                              hidden=tuple(self.config.flow_hidden), variant=self.variant,
+                                              logdet_weight=self.config.regression_logdet_weight)
         cards = self.config.param_cardinalities
         self.classifier = None
         if any(cards):

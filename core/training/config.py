@@ -49,6 +49,7 @@ class TrainConfig(BaseModel):
         max_valid_batches: Cap on validation batches (``None``: the whole split).
         grad_clip: Clip the gradient norm to this value (``None``: no clipping).
         find_unused_parameters: Passed to DistributedDataParallel (for plugin models with unused branches).
+        num_threads: Torch CPU threads (``None``: torch's default). On a busy machine, 1 can be faster.
         progress: Show progress bars.
     """
 
@@ -75,6 +76,7 @@ class TrainConfig(BaseModel):
     max_valid_batches: int | None = Field(None, ge=1)
     grad_clip: float | None = Field(None, gt=0)
     find_unused_parameters: bool = False
+    num_threads: int | None = Field(None, ge=1)
     progress: bool = True
 
     def beta(self, epoch: int) -> float:

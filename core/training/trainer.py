@@ -119,6 +119,8 @@ class Trainer:
     def __init__(self, config: TrainConfig, *, resume: bool, callbacks: Sequence[StepCallback]) -> None:
         self.run_dir = Path(config.out)
         self.callbacks = list(callbacks)
+        if config.num_threads is not None:
+            torch.set_num_threads(config.num_threads)
         self.ctx, self.device = init_distributed(config.device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise TrainingError(f"device {config.device!r} asked for, but CUDA is not available here")
