@@ -37,6 +37,12 @@ exclude_patterns = ["_build", "**/_build", "Thumbs.db", ".DS_Store", "**/README.
 myst_enable_extensions = ["dollarmath", "colon_fence", "deflist", "fieldlist", "attrs_inline"]
 myst_heading_anchors = 3
 
+# Docstrings of flows write the log-determinant as log-|det J| in prose; reST would read |det J| as a
+# substitution, so define it as itself.
+rst_prolog = r"""
+.. |det J| replace:: \|det J\|
+"""
+
 # API reference from docstrings (Google style)
 autosummary_generate = True
 autosummary_imported_members = False
