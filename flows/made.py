@@ -117,6 +117,7 @@ class MaskedAutoregressiveFlow(Flow):
         self.register_buffer("orders", torch.stack(order_list))
         # solve_orders[k, p] is the feature at autoregressive position p of step k.
         self.register_buffer("solve_orders", torch.argsort(self.orders, dim=1))
+        self._solve_lists = [order.tolist() for order in self.solve_orders]  # plain ints: no sync, compiles
         self._cache: tuple[tuple, list[torch.Tensor]] | None = None
         self.reset_parameters()
 
@@ -142,7 +143,12 @@ class MaskedAutoregressiveFlow(Flow):
     def masked_weights(self) -> list[torch.Tensor]:
         """The stacked masked weights of every layer; cached while autograd is off and no weight changed."""
         raw = self.raw_weights()
-        if torch.is_grad_enabled() or torch.jit.is_tracing() or any(not isinstance(w, nn.Parameter) for w in raw):
+        if (
+            torch.is_grad_enabled()
+            or torch.jit.is_tracing()
+            or torch.compiler.is_compiling()
+            or any(not isinstance(w, nn.Parameter) for w in raw)
+        ):
             return [w * getattr(self, f"mask{layer}") for layer, w in enumerate(raw)]
         key = tuple((w.data_ptr(), w._version, w.dtype) for w in raw)
         if self._cache is None or self._cache[0] != key:
@@ -196,7 +202,7 @@ class MaskedAutoregressiveFlow(Flow):
             last_bias = biases[-1][k].view(2, d).t()
             pre = pres[k].expand(batch, -1) if pres[k].dim() == 1 else pres[k]
             columns: list[torch.Tensor] = [y[:, 0]] * d
-            for p, i in enumerate(self.solve_orders[k].tolist()):
+            for p, i in enumerate(self._solve_lists[k]):
                 h = torch.relu(pre)
                 for layer in range(1, self.n_layers - 1):
                     h = torch.relu(torch.addmm(biases[layer][k], h, layers[layer][k]))
