@@ -6,7 +6,7 @@ The features are split by a binary mask into a kept part :math:`x_a` and a trans
 
     y_a = x_a, \qquad y_b = x_b \exp(s(x_a, c)) + t(x_a, c), \qquad \log|\det J| = \sum s,
 
-with the log-scale soft-clamped to :math:`(-b, b)`. Both directions cost one network pass.
+with the log-scale soft-clamped to :math:`(-b, b)`, :math:`s = b \tanh(\tilde s / 2)`. Both directions cost one network pass.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class AffineCoupling(Flow):
     def _params(self, x_a: torch.Tensor, context: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         inputs = x_a if context is None else torch.cat([x_a, context], dim=1)
         out = self.net(inputs)
-        return out[:, : self.n_moved], torch.tanh(out[:, self.n_moved :]) * self.max_log_scale
+        return out[:, : self.n_moved], torch.tanh(out[:, self.n_moved :] * 0.5) * self.max_log_scale
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Transform the moved half given the kept half; returns ``(y, log|det J|)``."""
