@@ -16,8 +16,9 @@ of three modules per step: the masks are applied to every step in one multiplica
 handful of tensors, and the context enters all steps through one matrix product.
 
 The forward direction costs one network pass per step. The inverse is exact and needs one pass per feature;
-each pass updates the first-layer pre-activation with the feature just solved (a rank-one ``addmm``) and only
-evaluates the two output units that belong to the next feature.
+each pass updates the first-layer pre-activation with the feature just solved (a rank-one ``addmm``), evaluates
+only the hidden units the next feature depends on (hidden units are sorted by degree, so these are a prefix of
+each layer) and only the two output units that belong to that feature.
 """
 
 from __future__ import annotations
@@ -30,6 +31,14 @@ from torch import nn
 from patchflow.flow import Flow
 
 from ._checks import check_batch, check_context
+
+
+def hidden_degrees(dim: int, hidden: Sequence[int]) -> list[torch.Tensor]:
+    """Degrees of the hidden units of a MADE network: ``0..dim-2`` repeated evenly, sorted ascending.
+
+    Sorting makes the masks block-triangular, so the units a given output needs form a prefix of each layer.
+    """
+    return [(torch.arange(width) % max(dim - 1, 1)).sort().values for width in hidden]
 
 
 def made_masks(order: torch.Tensor, hidden: Sequence[int]) -> list[torch.Tensor]:
@@ -54,10 +63,7 @@ def made_masks(order: torch.Tensor, hidden: Sequence[int]) -> list[torch.Tensor]
                 [False, False, False]])
     """
     dim = order.numel()
-    degrees = [order.long()]
-    for width in hidden:
-        # Hidden degrees cycle through 0..dim-2 so that every degree is represented.
-        degrees.append(torch.arange(width) % max(dim - 1, 1))
+    degrees = [order.long(), *hidden_degrees(dim, hidden)]
     masks = [degrees[i][:, None] <= degrees[i + 1][None, :] for i in range(len(hidden))]
     masks.append(degrees[-1][:, None] < order.long().repeat(2)[None, :])
     return masks
@@ -118,6 +124,8 @@ class MaskedAutoregressiveFlow(Flow):
         # solve_orders[k, p] is the feature at autoregressive position p of step k.
         self.register_buffer("solve_orders", torch.argsort(self.orders, dim=1))
         self._solve_lists = [order.tolist() for order in self.solve_orders]  # plain ints: no sync, compiles
+        # _prefix[l][p]: hidden units of layer l with degree < p, the only ones the feature at position p needs.
+        self._prefix = [[int((deg < p).sum()) for p in range(dim)] for deg in hidden_degrees(dim, hidden)]
         self._cache: tuple[tuple, list[torch.Tensor]] | None = None
         self.reset_parameters()
 
@@ -204,10 +212,13 @@ class MaskedAutoregressiveFlow(Flow):
             pre = pres[k].expand(batch, -1) if pres[k].dim() == 1 else pres[k]
             columns: list[torch.Tensor] = [y[:, 0]] * d
             for p, i in enumerate(self._solve_lists[k]):
-                h = torch.relu(pre)
+                width = self._prefix[0][p]
+                h = torch.relu(pre[:, :width])
                 for layer in range(1, self.n_layers - 1):
-                    h = torch.relu(torch.addmm(biases[layer][k], h, layers[layer][k]))
-                out = torch.addmm(last_bias[i], h, last[i])
+                    previous, width = width, self._prefix[layer][p]
+                    weight = layers[layer][k][:previous, :width]
+                    h = torch.relu(torch.addmm(biases[layer][k][:width], h, weight))
+                out = torch.addmm(last_bias[i], h, last[i][:width])
                 s = torch.tanh(out[:, 1] * 0.5) * bound
                 x_i = (y[:, i] - out[:, 0]) * torch.exp(-s)
                 columns[i] = x_i
