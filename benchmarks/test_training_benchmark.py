@@ -40,7 +40,8 @@ def store(tmp_path_factory):
 def _model_and_batch(store, name: str):
     cards = [spec.cardinality for spec in store.parameters]
     config = ModelConfig(name=name, n_params=len(cards), cardinalities=cards if any(cards) else [],
-                         input_shape=tuple(store.mel.shape[1:]), n_tags=1).with_preset(PRESET)  # type: ignore[arg-type]
+                         input_shape=tuple(store.mel.shape[1:]), n_tags=1)
+    config = config.with_preset(PRESET)  # type: ignore[arg-type]
     torch.manual_seed(0)
     model = build_model(config).train()
     batch = next(iter(make_loader(store, "train", BATCH, shuffle=True, seed=0)))

@@ -8,5 +8,13 @@ from .base import ConfiguredModel
 from .config import ModelConfig, SizePreset
 from .registry import ModelConfigError, UnknownModelError, available_models, build_model, describe
 
-__all__ = ["ConfiguredModel", "ModelConfig", "ModelConfigError", "SizePreset", "UnknownModelError", "available_models", "build_model",
-           "describe"]
+__all__ = [
+    "ConfiguredModel",
+    "ModelConfig",
+    "ModelConfigError",
+    "SizePreset",
+    "UnknownModelError",
+    "available_models",
+    "build_model",
+    "describe",
+]

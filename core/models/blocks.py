@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 
-def mlp(in_features: int, hidden: int, layers: int, *, batch_norm: bool = True, dropout: float = 0.0) -> nn.Sequential:
+def mlp(in_features: int, hidden: int, layers: int, *, batch_norm: bool = True,
+        dropout: float = 0.0) -> nn.Sequential:
     """``layers`` blocks of Linear -> (BatchNorm) -> ELU -> (Dropout); output size ``hidden``."""
     modules: list[nn.Module] = []
     size = in_features

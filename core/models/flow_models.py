@@ -25,7 +25,8 @@ class RegressionFlowModel(LatentModel):
 
     def __init__(self, config: ModelConfig) -> None:
         if config.latent_size != config.n_params:
-            raise ValueError(f"{config.name} needs latent_dim == n_params ({config.n_params}), got {config.latent_dim}")
+            raise ValueError(f"{config.name} needs latent_dim == n_params ({config.n_params}), "
+                             f"got {config.latent_dim}")
         super().__init__(config)
 
     def build_regressor(self) -> None:

@@ -48,7 +48,7 @@ BUILTIN_MODELS: dict[str, LazyModelFactory] = {
     "vae_flow": LazyModelFactory("latent:VAEFlowModel",
                                  "VAE with an IAF posterior (16 steps) and a 2-layer MLP from z."),
     "flow_post": LazyModelFactory("flow_models:RegressionFlowModel",
-                                  "Flow_reg (post): VAE + IAF posterior, invertible regression flow z -> parameters."),
+                                  "Flow_reg (post): VAE + IAF posterior, invertible regression flow z -> params."),
     "flow_cond": LazyModelFactory("flow_models:CondFlowModel",
                                   "Flow_reg (cond): flow_post with amortised flow weights (adds their KL)."),
     "flow_dis": LazyModelFactory("flow_models:DisentanglingFlowModel",

@@ -22,7 +22,7 @@ from ..data.store import PresetStore, open_store
 from ..model import SynthModel
 from ..models import build_model
 from .config import TrainConfig
-from .distributed import DistContext, all_sum, any_flag, init_distributed, shutdown_distributed
+from .distributed import all_sum, any_flag, init_distributed, shutdown_distributed
 from .errors import NonFiniteLossError, TrainingError, TrainingInterrupted
 from .metrics import MetricsLog
 from .state import capture_rng, has_checkpoint, load_checkpoint, restore_rng, save_checkpoint, seed_everything
