@@ -163,3 +163,26 @@ def import_audio_command(
     console.print(f"[bold]{out}[/]: {store.counts['usable']} clips imported, {store.counts['failed']} failed")
     for failure in store.failures:
         console.print(f"  {failure['reason']}", highlight=False)
+
+
+@dataset_app.command("export-audio")
+@friendly_errors
+def export_audio_command(
+    store_path: Path = typer.Argument(..., help="A store written by `patchflow dataset build`."),
+    out: Path = typer.Option(..., "--out", "-o", help="WAV file to write."),
+    split: str = typer.Option("test", help="Split the item is taken from: train, valid or test."),
+    index: int = typer.Option(0, "--index", "-i", help="Position of the item inside the split."),
+) -> None:
+    """Write the rendered audio of one item of a store to a WAV file (e.g. a test sound to match)."""
+    from ..audio import write_wav
+    from ..data.store import open_store
+    from ..errors import PatchflowError
+
+    store = open_store(store_path)
+    rows = store.split_indices(split)
+    if not 0 <= index < len(rows):
+        raise PatchflowError(f"{store_path}: the {split} split has {len(rows)} items; --index {index} is outside it")
+    row = int(rows[index])
+    gain = write_wav(out, store.audio(row), store.render_settings.sample_rate, normalise=True)
+    console.print(f"{store.names[row]!r} ({store.sources[row]}, {split} item {index}) -> {out} "
+                  f"(scaled by {gain:.3f})", highlight=False)
