@@ -30,7 +30,7 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int, *, normalis
     gain = 1.0
     if peak > 0 and (normalise or peak > 1.0):
         gain = SAFE_PEAK / peak
-        if peak > 1.0:
+        if peak > 1.0 and not normalise:
             warnings.warn(f"{path}: peak {peak:.2f} would clip; scaled by {gain:.3f}", stacklevel=2)
     data = data * gain
     if data.ndim == 2:
