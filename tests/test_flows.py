@@ -240,3 +240,12 @@ def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0
     assert result.attempted > 0
+
+
+def test_autograd_gradients_match_finite_differences_both_directions() -> None:
+    torch.manual_seed(0)
+    flow = IAF(3, steps=2, hidden=(8, 8), context_dim=2).double()
+    x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    context = torch.randn(4, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, c: flow(a, c), (x, context))
+    assert torch.autograd.gradcheck(lambda a, c: flow.inverse(a, c), (x, context))
