@@ -69,18 +69,17 @@ def test_inspect_missing_path_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_render_writes_a_wav(rom1: Path, tmp_path: Path) -> None:
     out = tmp_path / "epiano.wav"
-    with pytest.warns(UserWarning, match="would clip"):
-        result = runner.invoke(app, ["render", "dexed", str(rom1 / "ROM1A.syx"), "--index", "10", "--out", str(out),
-                                     *SHORT])
+    result = runner.invoke(app, ["render", "dexed", str(rom1 / "ROM1A.syx"), "--index", "10", "--out", str(out),
+                                 *SHORT])
     assert result.exit_code == 0, result.output
     audio, rate = soundfile.read(out)
     assert rate == 22050 and audio.shape == (22050,)
     assert 0.01 < np.max(np.abs(audio)) <= 1.0
     again = tmp_path / "again.wav"
-    with pytest.warns(UserWarning, match="would clip"):
-        runner.invoke(app, ["render", "dexed", str(rom1 / "ROM1A.syx"), "-i", "10", "-o", str(again), *SHORT])
+    runner.invoke(app, ["render", "dexed", str(rom1 / "ROM1A.syx"), "-i", "10", "-o", str(again), *SHORT])
     assert again.read_bytes() == out.read_bytes()
-    assert "gain" in result.output  # Dexed peaks above full scale: the file is scaled, and says so
+    # Dexed peaks above full scale: the file is scaled, and the command says so in one line
+    assert "to avoid clipping" in " ".join(result.output.split())
 
 
 @pytest.mark.parametrize("arguments, message", [
