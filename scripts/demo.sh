@@ -51,7 +51,11 @@ patchflow dataset info "$store"
 
 run="$OUT/runs/$MODEL"
 step "Train $MODEL (small preset, $EPOCHS epochs; resumes if interrupted)"
-patchflow train --data "$store" --model "$MODEL" --preset small --epochs "$EPOCHS" --out "$run"
+if [[ -d "$run" ]]; then
+  patchflow train --out "$run" --resume --epochs "$EPOCHS"
+else
+  patchflow train --data "$store" --model "$MODEL" --preset small --epochs "$EPOCHS" --out "$run"
+fi
 
 step "Evaluate on the test split (with the mean-preset and retrieval reference rows)"
 patchflow evaluate "$run" --data "$store" --out "$OUT/report"
