@@ -38,7 +38,7 @@ demo: setup
 
 test: setup $(CI_VST3)
 	PATCHFLOW_SHARED="$(SHARED)" PATCHFLOW_TEST_VST3="$(abspath $(VST3_BUNDLE))" \
-	$(if $(CI_VST3),PATCHFLOW_REQUIRE_VST3=1) $(PY) -m pytest -q
+	$(if $(CI_VST3),PATCHFLOW_REQUIRE_VST3=1) $(PY) -m pytest -q tests benchmarks --benchmark-disable
 
 vst3-instrument: $(VST3_BINARY)
 
@@ -49,8 +49,9 @@ $(VST3_BINARY): tests/vst3-instrument/CMakeLists.txt tests/vst3-instrument/Sourc
 	cmake --build $(VST3_BUILD) -j$$(nproc)
 	@test -f $@ && touch $@
 
+# Measures for real (minutes); the JSON report feeds the docs' Benchmarks page.
 benchmark: setup
-	$(PY) -m pytest benchmarks -q --benchmark-only
+	PATCHFLOW_SHARED="$(SHARED)" $(PY) -m pytest benchmarks -q --benchmark-only --benchmark-json docs/benchmarks/latest.json
 
 docs: setup
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html

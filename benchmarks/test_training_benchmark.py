@@ -68,6 +68,8 @@ def _step_fn(model, batch):
 def test_training_steps_per_second(benchmark, store, name: str) -> None:
     model, batch = _model_and_batch(store, name)
     benchmark.pedantic(_step_fn(model, batch), rounds=3, iterations=1, warmup_rounds=1)
+    if benchmark.stats is None:  # --benchmark-disable: ran once as a smoke test, nothing measured
+        return
     steps = 1.0 / benchmark.stats.stats.mean
     benchmark.extra_info.update({"preset": PRESET, "batch": BATCH, "steps_per_s": round(steps, 3),
                                  "samples_per_s": round(steps * BATCH, 1),
@@ -83,6 +85,8 @@ def test_loader_rate(benchmark, store) -> None:
         return sum(b["mel"].shape[0] for b in loader)
 
     benchmark.pedantic(epoch, rounds=5, iterations=1, warmup_rounds=1)
+    if benchmark.stats is None:  # --benchmark-disable: ran once as a smoke test, nothing measured
+        return
     batch_rate = len(loader.rows) / benchmark.stats.stats.mean
 
     model, batch = _model_and_batch(store, "cnn")
