@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 from patchflow import PatchflowError
 from patchflow.cli import app
 from patchflow.templates import AdapterNames, TemplateError, fill, write_adapter
+from private_install import isolated_env, pip_install_to
 
 EXPECTED_FILES = {
     "README.md",
@@ -27,22 +27,6 @@ EXPECTED_FILES = {
     "tests/test_tinysynth.py",
     "tests/test_tinysynth_adapter_suite.py",
 }
-
-
-def isolated_env(site: Path) -> dict[str, str]:
-    """Environment for a subprocess that sees the packages installed in ``site`` and every plugin."""
-    env = {k: v for k, v in os.environ.items() if k != "PATCHFLOW_PLUGINS"}
-    env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
-
-
-def pip_install_to(site: Path, *projects: Path) -> None:
-    """Install ``projects`` into the folder ``site`` (not into the running environment), offline."""
-    result = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                             "--no-build-isolation", "--target", str(site), *map(str, projects)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import filecmp
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -16,27 +15,12 @@ import pytest
 import soundfile
 
 from patchflow.templates import write_adapter
+from private_install import isolated_env, pip_install_to
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 FM2, DX7_TEXT = EXAMPLES / "patchflow-fm2", EXAMPLES / "patchflow-dx7-text"
 PATCHFLOW = [sys.executable, "-c", "import sys; from patchflow.cli import main; sys.argv[0] = 'patchflow'; main()"]
-
-
-def isolated_env(site: Path) -> dict[str, str]:
-    """Environment for a subprocess that sees the packages installed in ``site`` and every plugin."""
-    env = {k: v for k, v in os.environ.items() if k != "PATCHFLOW_PLUGINS"}
-    env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    return env
-
-
-def pip_install_to(site: Path, *projects: Path) -> None:
-    """Install ``projects`` into the folder ``site`` (not into the running environment), offline."""
-    result = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index",
-                             "--no-build-isolation", "--target", str(site), *map(str, projects)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.fixture(scope="module")
