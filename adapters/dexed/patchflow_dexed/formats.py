@@ -9,7 +9,7 @@ from typing import Literal
 from patchflow import ParseResult, Preset, PresetFormatError
 
 from . import sysex
-from .synth import SYNTH_ID
+from .sysex import SYNTH_ID
 
 WriteMode = Literal["auto", "bank", "voice"]
 

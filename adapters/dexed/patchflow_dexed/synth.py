@@ -6,20 +6,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from patchflow import ParameterSpec, Preset, RenderError, RenderSettings, Synth
+from patchflow import ParameterSpec, Preset, PresetFormatError, RenderError, RenderSettings, Synth
 
-from .parameters import DX7_PARAMETERS, VCED_ORDER
-
-SYNTH_ID = "dexed"
-
-
-def preset_to_vced(preset: Preset, table) -> bytes:
-    """The 155-byte VCED voice of a preset (values clamped to DX7 ranges) plus the name."""
-    native = table.clamp(preset.vector(table))
-    by_name = dict(zip(table.names, native.astype(np.int64).tolist()))
-    name = (preset.extra.get("raw_name") or preset.name or "").encode("ascii", "replace")[:10].ljust(10)
-    return bytes(by_name[n] for n in VCED_ORDER) + bytes(b & 0x7F for b in name)
-
+from .parameters import DX7_PARAMETERS
+from .sysex import SYNTH_ID, preset_to_vced
 
 class DexedSynth(Synth):
     """The DX7 emulated by Dexed's engine: 145 parameters, one note per render, deterministic.
@@ -59,11 +49,11 @@ class DexedSynth(Synth):
         except ValueError as exc:
             raise RenderError(f"dexed cannot render {preset.name!r}: {exc}") from None
         try:
-            patch = dexed.Patch.from_sysex(preset_to_vced(preset, self.parameters) + b"\x3f")
+            patch = dexed.Patch.from_sysex(preset_to_vced(preset) + b"\x3f")
             engine = self._engine(int(sample_rate))
             engine.load_patch(patch)
             audio = engine.render(midi_note=int(note), velocity=int(velocity), note_duration=float(note_seconds),
                                   render_duration=float(total_seconds))
-        except (ValueError, RuntimeError) as exc:
+        except (PresetFormatError, ValueError, RuntimeError) as exc:
             raise RenderError(f"dexed could not render {preset.name!r}: {exc}") from exc
         return np.asarray(audio, dtype=np.float32)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from patchflow import ParseProblem, ParseResult, Preset, PresetFormatError, PresetSource
+from patchflow import ParameterTable, ParseProblem, ParseResult, Preset, PresetFormatError, PresetSource
 
 from .parameters import DX7_PARAMETERS, VCED_MAXIMA, VCED_ORDER
 
@@ -54,6 +54,9 @@ _PITCH_EG = slice(126, 134)
 #: Parameter names in the order of :data:`DX7_PARAMETERS` (operator 1 first), and their VCED byte.
 _NAMES = [spec.name for spec in DX7_PARAMETERS]
 _VCED_INDEX = np.array([VCED_ORDER.index(name) for name in _NAMES])
+_TABLE = ParameterTable(DX7_PARAMETERS)
+#: Column of :data:`_TABLE` that each VCED byte 0-144 holds.
+_VCED_COLUMNS = np.array([_NAMES.index(name) for name in VCED_ORDER])
 
 
 def checksum(payload: bytes | np.ndarray) -> int:
@@ -425,18 +428,22 @@ def preset_to_vced(preset: Preset) -> bytes:
     """
     if preset.synth != SYNTH_ID:
         raise PresetFormatError(f"preset {preset.name!r} belongs to synth {preset.synth!r}, not {SYNTH_ID!r}")
-    values = dict(zip(_NAMES, (spec.default for spec in DX7_PARAMETERS)))
-    for name, value in preset.values.items():
-        if name in values:
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                number = float("nan")
-            if not np.isfinite(number):
-                raise PresetFormatError(f"preset {preset.name!r}: {name} = {value!r} is not a finite number")
-            values[name] = number
-    vced = [int(DX7_PARAMETERS[_NAMES.index(n)].clamp(values[n])) for n in VCED_ORDER]
-    return bytes(vced) + _raw_name(preset)
+    try:
+        native = preset.vector(_TABLE)
+    except (TypeError, ValueError):
+        native = np.full(len(_TABLE), np.nan)
+    if not np.all(np.isfinite(native)):
+        bad = next(n for n in _TABLE.names if not _is_finite_number(preset.values.get(n, 0.0)))
+        raise PresetFormatError(f"preset {preset.name!r}: {bad} = {preset.values[bad]!r} is not a finite number")
+    vced = _TABLE.clamp(native)[_VCED_COLUMNS].astype(np.int64)
+    return bytes(vced.tolist()) + _raw_name(preset)
+
+
+def _is_finite_number(value: object) -> bool:
+    try:
+        return bool(np.isfinite(float(value)))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 def pack_voice(vced: bytes) -> bytes:
