@@ -28,9 +28,11 @@ setup: $(STAMP)
 
 $(STAMP): $(SETUP_INPUTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet "$(TORCH_SPEC)"
-	$(PIP) install --quiet -e ".[dev,ray]" -e ./adapters/dexed -e ./adapters/diva
+	@echo "Installing into $(VENV) (log: $(VENV)/install.log)"
+	@{ $(PIP) install --upgrade pip && \
+	   $(PIP) install "$(TORCH_SPEC)" && \
+	   $(PIP) install -e ".[dev,ray]" -e ./adapters/dexed -e ./adapters/diva; \
+	 } > $(VENV)/install.log 2>&1 || { tail -n 40 $(VENV)/install.log; echo "set-up failed; see $(VENV)/install.log"; exit 1; }
 	@touch $@
 
 demo: setup
