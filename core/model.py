@@ -45,8 +45,13 @@ class SynthModel(nn.Module, ABC):
         """Latent code ``(B, latent_dim)`` (the posterior mean, after any posterior flow) of a batch of mels."""
         raise NotImplementedError(f"{type(self).__name__} has no latent space")
 
-    def params_from_latent(self, z: torch.Tensor) -> torch.Tensor:
-        """Parameters ``(B, P)`` in ``[0, 1]`` for latent codes (through ``p(v|z)``)."""
+    def params_from_latent(self, z: torch.Tensor, *, classify: bool = True) -> torch.Tensor:
+        """Parameters ``(B, P)`` in ``[0, 1]`` for latent codes (through ``p(v|z)``).
+
+        ``classify=False`` asks invertible models to decode categorical parameters from the same invertible map
+        as the others, so that ``params_from_latent(latent_from_params(v), classify=False)`` gives ``v`` back;
+        other models ignore it.
+        """
         raise NotImplementedError(f"{type(self).__name__} has no latent space")
 
     def latent_from_params(self, params: torch.Tensor) -> torch.Tensor:

@@ -53,13 +53,20 @@ class RegressionFlowModel(LatentModel):
             terms["flow_kl"] = (self.config.flow_kl_weight * self.regression_flow.kl()).expand(z.shape[0])
         return terms
 
-    def params_from_latent(self, z: torch.Tensor) -> torch.Tensor:
-        """Parameters ``(B, P)`` in ``[0, 1]``: the flow's output, categorical ones from the classifier."""
+    def params_from_latent(self, z: torch.Tensor, *, classify: bool = True) -> torch.Tensor:
+        """Parameters ``(B, P)`` in ``[0, 1]`` through the regression flow.
+
+        Args:
+            z: Latent codes.
+            classify: Take categorical parameters from the classification head (the best prediction). With
+                ``False`` they are the flow's own output snapped to the nearest class, so that decoding
+                :meth:`latent_from_params` gives the parameters back exactly.
+        """
         v, _ = self.regression_flow(z)
         v = v.clamp(0.0, 1.0)
         if self.classifier is not None:
             trunk, head = self.classifier[:-1], self.classifier[-1]
-            v = head.predict(trunk(z), base=v)
+            v = head.predict(trunk(z), base=v) if classify else head.snap_classes(v)
         return v
 
     def latent_from_params(self, params: torch.Tensor) -> torch.Tensor:

@@ -84,8 +84,8 @@ class LatentModel(ConfiguredModel):
         """Per-sample terms ``(B,)`` of ``-log p(v | z)``; the key ``params`` is required."""
         return {"params": self.head.loss(self.regressor(z), batch["params"], batch["classes"])}
 
-    def params_from_latent(self, z: torch.Tensor) -> torch.Tensor:
-        """Parameters ``(B, P)`` in ``[0, 1]`` for latent codes."""
+    def params_from_latent(self, z: torch.Tensor, *, classify: bool = True) -> torch.Tensor:
+        """Parameters ``(B, P)`` in ``[0, 1]`` for latent codes (``classify`` only matters to invertible models)."""
         return self.head.predict(self.regressor(z))
 
     def extra_loss(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

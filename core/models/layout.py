@@ -56,6 +56,13 @@ class ParamHead(nn.Module):
             total = total + F.cross_entropy(lg.float(), classes[:, column], reduction="none")
         return total
 
+    def snap_classes(self, params: torch.Tensor) -> torch.Tensor:
+        """``params`` with each categorical column moved to the nearest class value ``k / (n - 1)``."""
+        out = params.clone()
+        for column, n in zip(self.cat_index, self.cat_sizes):
+            out[:, column] = torch.round(params[:, column].clamp(0, 1) * (n - 1)) / (n - 1)
+        return out
+
     def predict(self, h: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
         """Parameters ``(B, P)`` in ``[0, 1]``; categorical ones as ``k / (n - 1)`` of the most likely class.
 
