@@ -52,6 +52,10 @@ def load_preset(reference: str | Path, synth_id: str, index: int | None = None) 
     raise ApplicationError(f"{path}: no readable preset at index {position} (readable: {readable or 'none'})")
 
 
+#: How :func:`latent_of_preset` found a code when the model maps parameters back to its latent space.
+INVERSE_FLOW = "inverse flow"
+
+
 def latent_of_preset(run: Any, preset: Preset) -> tuple[torch.Tensor, str]:
     """The latent code of a preset: through the inverse regression flow when the model has one, else by
     rendering the preset and encoding its log-mel. Returns ``(z (1, D), how)``."""
@@ -63,7 +67,7 @@ def latent_of_preset(run: Any, preset: Preset) -> tuple[torch.Tensor, str]:
     device = next(model.parameters()).device
     with torch.no_grad():
         try:
-            return model.latent_from_params(v.to(device)).cpu(), "inverse flow"
+            return model.latent_from_params(v.to(device)).cpu(), INVERSE_FLOW
         except NotImplementedError:
             synth = get_synth(run.synth_id)
             try:
@@ -73,13 +77,18 @@ def latent_of_preset(run: Any, preset: Preset) -> tuple[torch.Tensor, str]:
             return model.encode(audio_features(run, audio[None]).to(device)).cpu(), "encoder (rendered preset)"
 
 
-def params_from_latent(run: Any, z: torch.Tensor) -> np.ndarray:
-    """Normalised parameters ``(N, P)`` for latent codes, in evaluation mode."""
+def params_from_latent(run: Any, z: torch.Tensor, *, classify: bool = True) -> np.ndarray:
+    """Normalised parameters ``(N, P)`` for latent codes, in evaluation mode.
+
+    ``classify=False`` decodes through the invertible map only (see :meth:`patchflow.model.SynthModel.
+    params_from_latent`): use it for codes that came from :func:`latent_of_preset` so that a preset's own code
+    decodes back to the preset.
+    """
     model = run.model
     model.eval()
     device = next(model.parameters()).device
     with torch.no_grad():
-        return model.params_from_latent(z.to(device, torch.float32)).cpu().double().clamp(0, 1).numpy()
+        return model.params_from_latent(z.to(device, torch.float32), classify=classify).cpu().double().clamp(0, 1).numpy()
 
 
 def write_preset_files(presets: Sequence[Preset], out_dir: Path, stem: str, per_file: int = 32) -> list[Path]:

@@ -20,6 +20,7 @@ from ..evaluation.metrics import SpectrogramSettings, magnitude_mel, spectral_co
 from ..evaluation.rendering import ParallelRenderer, presets_from_normalised
 from ..presets import Preset
 from .common import (
+    INVERSE_FLOW,
     ApplicationError,
     join_clips,
     latent_of_preset,
@@ -77,7 +78,7 @@ def explore(run: Any, preset: Preset, *, radius: float = 0.5, count: int = 16, s
     z0, how = latent_of_preset(run, preset)
     generator = torch.Generator().manual_seed(seed)
     z = z0 + radius * torch.randn((count, z0.shape[1]), generator=generator)
-    params = params_from_latent(run, z)
+    params = params_from_latent(run, z, classify=how != INVERSE_FLOW)
     v0 = table.to_normalised(preset.vector(table))
     distance = _rms(params, v0[None])
     rng = np.random.default_rng(seed)
@@ -184,10 +185,10 @@ def interpolate(run: Any, a: Preset, b: Preset, *, steps: int = 8, workers: int 
     if steps < 2:
         raise ApplicationError("interpolate needs --steps >= 2")
     table = run.parameters
-    za, _ = latent_of_preset(run, a)
+    za, how = latent_of_preset(run, a)
     zb, _ = latent_of_preset(run, b)
     t = torch.linspace(0, 1, steps)[:, None]
-    latent_params = params_from_latent(run, (1 - t) * za + t * zb)
+    latent_params = params_from_latent(run, (1 - t) * za + t * zb, classify=how != INVERSE_FLOW)
     va, vb = table.to_normalised(a.vector(table)), table.to_normalised(b.vector(table))
     ts = np.linspace(0, 1, steps)[:, None]
     linear_params = (1 - ts) * va[None] + ts * vb[None]
