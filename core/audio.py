@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +39,13 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int, *, normalis
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(str(path), data, int(sample_rate), subtype="PCM_16")
     return gain
+
+
+def headroom_gain(clips: Sequence[np.ndarray]) -> float:
+    """One gain for a group of clips that keeps the loudest below clipping (1 when none would clip).
+
+    Write related clips (a sound and its neighbours, a target and its match) with the same gain so their
+    loudness stays comparable.
+    """
+    peak = max((float(np.max(np.abs(c))) for c in clips if np.size(c)), default=0.0)
+    return SAFE_PEAK / peak if peak > 1.0 else 1.0

@@ -58,3 +58,14 @@ def test_parse_result_reports_skipped_files() -> None:
     assert empty.skipped and empty.problems[0].action == "skipped"
     full = ParseResult(path="x.syx", presets=[Preset(synth="dexed")])
     assert not full.skipped
+
+
+def test_headroom_gain_keeps_the_loudest_clip_below_full_scale_and_leaves_quiet_groups_alone() -> None:
+    import numpy as np
+
+    from patchflow.audio import SAFE_PEAK, headroom_gain
+
+    loud = [np.array([0.5, -2.0], dtype=np.float32), np.array([1.5], dtype=np.float32)]
+    assert headroom_gain(loud) == pytest.approx(SAFE_PEAK / 2.0)
+    assert headroom_gain([np.array([0.3, -0.9])]) == 1.0
+    assert headroom_gain([]) == 1.0

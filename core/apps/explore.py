@@ -103,7 +103,7 @@ def write_exploration(result: Exploration, run: Any, out_dir: str | Path) -> dic
     ``explore.json``."""
     import json
 
-    from ..audio import write_wav
+    from ..audio import headroom_gain, write_wav
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,9 +112,10 @@ def write_exploration(result: Exploration, run: Any, out_dir: str | Path) -> dic
     presets = presets_from_normalised(result.origin, table, result.params, names=names)
     files = write_preset_files(presets, out, "neighbours")
     rate = run.render_settings.sample_rate
-    write_wav(out / "original.wav", result.audio[0], rate)
+    gain = headroom_gain(result.audio)  # one gain for the preset and its neighbours keeps them comparable
+    write_wav(out / "original.wav", result.audio[0] * gain, rate)
     for k, clip in enumerate(result.audio[1:], start=1):
-        write_wav(out / f"neighbour-{k:02d}.wav", clip, rate)
+        write_wav(out / f"neighbour-{k:02d}.wav", clip * gain, rate)
     _scatter(result, out / "explore.png")
     summary = {
         "preset": result.origin.name, "source": str(result.origin.source) if result.origin.source else None,

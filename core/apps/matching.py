@@ -168,7 +168,7 @@ def write_match(result: MatchResult, run: RunLike, base_preset: Any, out_dir: st
     """
     import json
 
-    from ..audio import write_wav
+    from ..audio import headroom_gain, write_wav
     from ..evaluation.metrics import level_matched, magnitude_mel, spectral_convergence
     from ..evaluation.rendering import presets_from_normalised
     from ..evaluation.report import spectrogram_figure
@@ -191,9 +191,10 @@ def write_match(result: MatchResult, run: RunLike, base_preset: Any, out_dir: st
         synth.close()
     rate = run.render_settings.sample_rate
     files["audio"] = out / f"{name}.wav"
-    write_wav(files["audio"], audio[0], rate)
+    gain = headroom_gain(audio)  # one gain for all candidates keeps their loudness comparable
+    write_wav(files["audio"], audio[0] * gain, rate)
     for k, clip in enumerate(audio[1:], start=2):
-        write_wav(out / f"candidate-{k}.wav", clip, rate)
+        write_wav(out / f"candidate-{k}.wav", clip * gain, rate)
     spec = SpectrogramSettings(**result.info["spectrogram"])
     target_spec = magnitude_mel(result.target, spec)
     match_spec = level_matched(target_spec, magnitude_mel(audio[0], spec))
