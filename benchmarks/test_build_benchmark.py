@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from patchflow import get_synth
 from patchflow.data.build import build_store
 from patchflow.data.store import open_store
 
@@ -33,11 +32,10 @@ PARAMS = ["algorithm", "feedback", "op1_output_level", "op2_output_level", "op2_
 def raw_dexed_rate(store_path: Path, workers: int) -> float:
     """Presets/s of dexed-py alone (load + render, no features, no writes) over the store's presets."""
     import dexed
-    from patchflow_dexed.synth import preset_to_vced
+    from patchflow_dexed.sysex import preset_to_vced
 
     store = open_store(store_path)
-    table = get_synth("dexed").parameters
-    patches = [dexed.Patch.from_sysex(preset_to_vced(store.preset(i), table) + b"\x3f") for i in range(len(store))]
+    patches = [dexed.Patch.from_sysex(preset_to_vced(store.preset(i)) + b"\x3f") for i in range(len(store))]
     s = store.render_settings
     shards = [patches[w::workers] for w in range(workers)]
 
