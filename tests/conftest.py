@@ -49,6 +49,32 @@ def small_dexed_store(dx7_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     return open_store(out)
 
 
+@pytest.fixture(scope="session")
+def tagged_dexed_store(small_dexed_store, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small Dexed store with a ``Bright/Dark`` tag pair measured from its own mels (DX7 banks carry no tags):
+    the brightest third of the presets is tagged Bright, the darkest third Dark, the rest left unknown."""
+    import shutil
+
+    import numpy as np
+    import zarr
+
+    path = tmp_path_factory.mktemp("tagged") / "tagged.zarr"
+    shutil.copytree(small_dexed_store.path, path)
+    group = zarr.open_group(str(path), mode="r+")
+    power = 10.0 ** (np.asarray(group["mel"][:], dtype=np.float64) / 10.0)
+    spectrum = power.mean(axis=2)
+    centroid = (spectrum * np.arange(spectrum.shape[1])).sum(axis=1) / spectrum.sum(axis=1)
+    low, high = np.quantile(centroid, [1 / 3, 2 / 3])
+    tags = np.where(centroid >= high, 1, np.where(centroid <= low, -1, 0)).astype(np.int8)[:, None]
+    del group["tags"]
+    group.create_array("tags", shape=tags.shape, dtype="int8", chunks=(64, 1), fill_value=0)
+    group["tags"][:] = tags
+    meta = dict(group.attrs["patchflow"])
+    meta["tag_pairs"] = ["Bright/Dark"]
+    group.attrs["patchflow"] = meta
+    return path
+
+
 #: Training overrides of the tiny runs that evaluation, application and export tests share.
 TINY_RUN = {"epochs": 1, "batch_size": 16, "max_batches_per_epoch": 3, "max_valid_batches": 1,
             "beta_warmup_epochs": 0, "progress": False, "model.conv_channels": 16, "model.mlp_hidden": 64}

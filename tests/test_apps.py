@@ -108,6 +108,26 @@ def test_macro_controls(latent_run, small_dexed_store, tmp_path):
         traverse(latent_run, [999])
 
 
+def test_semantic_macro_labels_the_tag_pair_dimensions_of_a_flow_dis_run(tagged_dexed_store, tmp_path):
+    """On a flow_dis run, `patchflow macro` traverses the tag-pair dimension and names it after its pair."""
+    from conftest import TINY_RUN
+
+    from patchflow.training import make_config, train
+
+    run_dir = train(make_config(tagged_dexed_store, tmp_path / "flow_dis", "flow_dis", preset="small",
+                                overrides=TINY_RUN))
+    out = tmp_path / "macros"
+    result = CliRunner().invoke(app, ["macro", str(run_dir), "--steps", "3", "--workers", "2", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "macro.json").read_text())
+    assert [item["label"] for item in saved["ranking"]] == ["Dark -> Bright"]
+    assert "Dark -> Bright" in result.output
+    latent = CliRunner().invoke(app, ["macro", str(run_dir), "--latent", "--dims", "0", "--steps", "3",
+                                      "--workers", "2", "--out", str(tmp_path / "raw")])
+    assert latent.exit_code == 0, latent.output
+    assert json.loads((tmp_path / "raw" / "macro.json").read_text())["ranking"][0]["label"] == "z0"
+
+
 def test_macro_needs_a_latent_model(tiny_run):
     with pytest.raises(ApplicationError, match="latent space"):
         traverse(load_run(tiny_run(BASELINE)))

@@ -6,13 +6,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import signal
 from pathlib import Path
 
-import numpy as np
 import pytest
-import zarr
 import torch
 from typer.testing import CliRunner
 
@@ -58,27 +55,6 @@ def store_path(fixture) -> Path:
 
 def quick_config(store, out: Path, model: str, **overrides):
     return make_config(store_path(store), out, model, preset="small", overrides={**QUICK, **overrides})
-
-
-@pytest.fixture(scope="module")
-def tagged_dexed_store(small_dexed_store, tmp_path_factory) -> Path:
-    """The small Dexed store with a ``Bright/Dark`` tag pair measured from its own mels (DX7 banks carry no tags):
-    the brightest third of the presets is tagged Bright, the darkest third Dark, the rest left unknown."""
-    path = tmp_path_factory.mktemp("tagged") / "tagged.zarr"
-    shutil.copytree(store_path(small_dexed_store), path)
-    group = zarr.open_group(str(path), mode="r+")
-    power = 10.0 ** (np.asarray(group["mel"][:], dtype=np.float64) / 10.0)
-    spectrum = power.mean(axis=2)
-    centroid = (spectrum * np.arange(spectrum.shape[1])).sum(axis=1) / spectrum.sum(axis=1)
-    low, high = np.quantile(centroid, [1 / 3, 2 / 3])
-    tags = np.where(centroid >= high, 1, np.where(centroid <= low, -1, 0)).astype(np.int8)[:, None]
-    del group["tags"]
-    group.create_array("tags", shape=tags.shape, dtype="int8", chunks=(64, 1), fill_value=0)
-    group["tags"][:] = tags
-    meta = dict(group.attrs["patchflow"])
-    meta["tag_pairs"] = ["Bright/Dark"]
-    group.attrs["patchflow"] = meta
-    return path
 
 
 def valid_param_mse(run) -> float:
