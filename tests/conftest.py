@@ -81,6 +81,12 @@ TINY_RUN = {"epochs": 1, "batch_size": 16, "max_batches_per_epoch": 3, "max_vali
 
 
 @pytest.fixture(scope="session")
+def tiny_run_overrides() -> dict:
+    """The training overrides of the tiny runs, for tests that train on a store of their own."""
+    return dict(TINY_RUN)
+
+
+@pytest.fixture(scope="session")
 def tiny_run(small_dexed_store, tmp_path_factory: pytest.TempPathFactory):
     """Factory ``tiny_run(model_name) -> run directory``: one short training per model name and session on the
     small Dexed store (the trainer's ``small`` preset, narrowed further), shared by every test that asks."""

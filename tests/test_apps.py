@@ -108,14 +108,13 @@ def test_macro_controls(latent_run, small_dexed_store, tmp_path):
         traverse(latent_run, [999])
 
 
-def test_semantic_macro_labels_the_tag_pair_dimensions_of_a_flow_dis_run(tagged_dexed_store, tmp_path):
+def test_semantic_macro_labels_the_tag_pair_dimensions_of_a_flow_dis_run(tagged_dexed_store, tiny_run_overrides,
+                                                                           tmp_path):
     """On a flow_dis run, `patchflow macro` traverses the tag-pair dimension and names it after its pair."""
-    from conftest import TINY_RUN
-
     from patchflow.training import make_config, train
 
     run_dir = train(make_config(tagged_dexed_store, tmp_path / "flow_dis", "flow_dis", preset="small",
-                                overrides=TINY_RUN))
+                                overrides=tiny_run_overrides))
     out = tmp_path / "macros"
     result = CliRunner().invoke(app, ["macro", str(run_dir), "--steps", "3", "--workers", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
