@@ -7,26 +7,13 @@ these skip locally and fail in CI (see ``tests/test_vst3_instrument.py``).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from patchflow.plugins import reset as reset_plugins
 from patchflow.testing import AdapterTestSuite
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_BUNDLE = ROOT / "build" / "vst3" / "PatchflowTestSynth_artefacts" / "Release" / "VST3" / "PatchflowTestSynth.vst3"
-
-
-def instrument_path() -> Path:
-    path = Path(os.environ.get("PATCHFLOW_TEST_VST3") or DEFAULT_BUNDLE)
-    if not path.exists():
-        message = f"VST3 test instrument not built ({path}); run `make vst3-instrument` to enable these tests"
-        if os.environ.get("PATCHFLOW_REQUIRE_VST3") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+from vst3_test_instrument import instrument_path
 
 
 class TestDivaAdapter(AdapterTestSuite):

@@ -19,21 +19,14 @@ from patchflow import ParameterKind, Preset, RenderError, UnknownParameterError
 from patchflow.plugins import reset as reset_plugins
 from patchflow_diva.synth import DivaSynth
 from patchflow_diva.vst3 import InstrumentNotFoundError, Vst3Synth, configured_plugins, on_host_thread
+from vst3_test_instrument import instrument_path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_BUNDLE = ROOT / "build" / "vst3" / "PatchflowTestSynth_artefacts" / "Release" / "VST3" / "PatchflowTestSynth.vst3"
 SR = 22050
 
 
 @pytest.fixture(scope="module")
 def instrument() -> Path:
-    path = Path(os.environ.get("PATCHFLOW_TEST_VST3") or DEFAULT_BUNDLE)
-    if not path.exists():
-        message = f"VST3 test instrument not built ({path}); run `make vst3-instrument` to enable these tests"
-        if os.environ.get("PATCHFLOW_REQUIRE_VST3") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return instrument_path()
 
 
 @pytest.fixture(scope="module")
