@@ -1,8 +1,10 @@
 """How close a full store build comes to the speed of the synth engine alone.
 
 The headline is the ratio of the build's render-stage rate (render, log-mel features, compressed chunk writes,
-with ``WORKERS`` threads) to the rate of raw ``dexed-py`` rendering of the same presets with the same number of
-threads (the physical limit of the step). Run with ``make benchmark``; numbers land in ``extra_info``.
+with ``WORKERS`` render threads) to the rate of raw ``dexed-py`` rendering of the same presets with the same number
+of threads (the physical limit of the step). Shared virtual machines drift by 10% or more from minute to minute,
+so each round builds and then measures the raw rate right after, and the ratio reported is the median of the
+rounds' ratios. Run with ``make benchmark``; numbers land in ``extra_info``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from patchflow.data.build import build_store
 from patchflow.data.store import open_store
 
 WORKERS = 2
-PRESETS = 512
+#: Enough chunks (32 of 64 rows) that the last chunk's tail, when one thread finishes before the other, stays small.
+PRESETS = 2048
+ROUNDS = 3
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PATCHFLOW_SHARED", ROOT.parent / "shared")).resolve()
 CORPUS = SHARED / "data" / "dx7" / "!Unsorted"
@@ -59,20 +63,31 @@ def test_build_rate_vs_raw_dexed(benchmark, tmp_path: Path) -> None:
     params = tmp_path / "params.txt"
     params.write_text("\n".join(PARAMS))
     out = tmp_path / "bench.zarr"
+    rounds: list[dict[str, float]] = []
 
-    def setup():
-        shutil.rmtree(out, ignore_errors=True)
+    def measure_finished_round() -> None:
+        if out.exists():  # the round just built: its rate, then raw dexed-py on the same presets, right away
+            timing = open_store(out).meta["timing"]
+            rounds.append({"build": timing["presets_per_s"], "raw": raw_dexed_rate(out, WORKERS),
+                           **{k: v / PRESETS * 1e3 for k, v in timing["runs"][-1]["stages"].items()}})
+            shutil.rmtree(out)
 
     def build():
         return build_store("dexed", [CORPUS], out, params=str(params), limit=PRESETS, workers=WORKERS,
                            progress=False)
 
-    store = benchmark.pedantic(build, setup=setup, rounds=2, iterations=1)
-    build_rate = store.meta["timing"]["presets_per_s"]
-    raw_rate = float(np.median([raw_dexed_rate(out, WORKERS) for _ in range(2)]))
-    benchmark.extra_info.update(presets=len(store), workers=WORKERS, build_render_stage_presets_per_s=build_rate,
-                                raw_dexed_presets_per_s=round(raw_rate, 1), ratio=round(build_rate / raw_rate, 3),
-                                whole_build_s=store.meta["timing"]["total_s"])
-    print(f"\nbuild render stage {build_rate:.0f} presets/s, raw dexed-py {raw_rate:.0f} presets/s, "
-          f"ratio {build_rate / raw_rate:.2f}")
-    assert len(store) == PRESETS
+    store = benchmark.pedantic(build, setup=measure_finished_round, rounds=ROUNDS, iterations=1)
+    assert len(store) == PRESETS and store.counts["usable"] > 0.95 * PRESETS
+    measure_finished_round()
+    ratios = [r["build"] / r["raw"] for r in rounds]
+    median = {key: float(np.median([r[key] for r in rounds])) for key in rounds[0]}
+    benchmark.extra_info.update(
+        presets=PRESETS, workers=WORKERS, rounds=len(rounds),
+        build_render_stage_presets_per_s=round(median["build"], 1), raw_dexed_presets_per_s=round(median["raw"], 1),
+        ratio=round(float(np.median(ratios)), 3), ratios=[round(r, 3) for r in ratios],
+        render_cpu_ms_per_preset=round(median["render_cpu_s"], 2),
+        features_cpu_ms_per_preset=round(median["features_cpu_s"], 2),
+        writer_busy_ms_per_preset=round(median["write_busy_s"], 2))
+    print(f"\nbuild render stage {median['build']:.0f} presets/s, raw dexed-py {median['raw']:.0f} presets/s, "
+          f"ratio {np.median(ratios):.2f} (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    assert all(0.0 < r < 1.5 for r in ratios)  # a build faster than its own engine would mean a broken measurement

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
+from .errors import PatchflowError, RenderError
 from .parameters import ParameterSpec, ParameterTable
 from .presets import Preset
 
@@ -94,6 +95,39 @@ class Synth(ABC):
         """:meth:`render` with a :class:`RenderSettings`."""
         return self.render(preset, settings.note, settings.velocity, settings.note_seconds,
                            settings.total_seconds, settings.sample_rate)
+
+    def render_vectors(self, native: np.ndarray, settings: RenderSettings) -> Iterator[np.ndarray | RenderError]:
+        """Play one note per row of native values: the dataset builder's way of rendering.
+
+        Args:
+            native: ``(N, P)`` native values of every parameter, in :attr:`parameters` order.
+            settings: How each note is played.
+
+        Yields:
+            For each row, in order, its audio (as :meth:`render` returns it) or the :class:`RenderError` that row
+            raised: one bad row never stops the others.
+
+        The default builds a :class:`Preset` per row and calls :meth:`render_with`. Adapters whose engine takes
+        arrays override it to skip the preset objects; the override must give the same audio (the adapter test
+        suite checks it).
+        """
+        rows = np.asarray(native, dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != len(self.parameters):
+            raise ValueError(f"expected (rows, {len(self.parameters)}) native values, got shape {rows.shape}")
+        names = self.parameters.names
+        finite = np.isfinite(rows).all(axis=1)
+        for i, row in enumerate(rows):
+            if not finite[i]:
+                bad = names[int(np.flatnonzero(~np.isfinite(row))[0])]
+                yield RenderError(f"row {i}: {bad} = {row[names.index(bad)]} is not a finite number")
+                continue
+            preset = Preset(synth=self.id, name=f"row {i}", values=dict(zip(names, row.tolist())))
+            try:
+                yield self.render_with(preset, settings)
+            except RenderError as exc:
+                yield exc
+            except PatchflowError as exc:  # a preset the synth rejects is a row it cannot render
+                yield RenderError(str(exc))
 
     def close(self) -> None:
         """Release engine resources (plugins, threads). The default does nothing."""

@@ -96,6 +96,35 @@ def test_resume_after_ctrl_c_and_kill_gives_the_same_store(dx7_dir: Path, params
     assert store.n_folds == 3 and set(np.unique(store.folds)) == {0, 1, 2}
 
 
+def test_a_failing_disk_stops_the_build_with_a_clear_error_and_it_resumes_after(dx7_dir: Path, params_file: Path,
+                                                                                 tmp_path: Path) -> None:
+    bank = dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1A.syx"
+    reference = tmp_path / "reference.zarr"
+    build_store("dexed", [bank, dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1B.syx"], reference,
+                params=str(params_file), workers=2, progress=False)
+    out = tmp_path / "broken-disk.zarr"
+    build_store("dexed", [bank, dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1B.syx"], out,
+                params=str(params_file), workers=2, progress=False)
+    # undo the render stage, then make the audio chunks unwritable: a file where their folder must be
+    group = open_group(out, "r+")
+    group["chunk_done"][:] = False
+    group.attrs["patchflow"] = dict(group.attrs["patchflow"], status="building")
+    chunk_folder = out / "audio" / "c"
+    for chunk in chunk_folder.iterdir():
+        chunk.unlink() if chunk.is_file() else __import__("shutil").rmtree(chunk)
+    chunk_folder.rmdir()
+    chunk_folder.write_text("not a folder")
+    with pytest.raises(Exception, match="writing the store failed"):
+        build_store("dexed", [bank, dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1B.syx"], out,
+                    params=str(params_file), workers=2, progress=False)
+    assert not np.asarray(open_group(out)["chunk_done"][:]).any()  # nothing was marked done without its audio
+    chunk_folder.unlink()
+    resumed = build_store("dexed", [bank, dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1B.syx"], out,
+                          params=str(params_file), workers=2, progress=False)
+    assert len(resumed) == 64
+    assert_same_store(reference, out)
+
+
 def test_rebuild_is_a_no_op_and_other_options_refuse_to_overwrite(dx7_dir: Path, params_file: Path,
                                                                    tmp_path: Path) -> None:
     bank = dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1A.syx"
@@ -176,6 +205,9 @@ def test_cli_build_and_info(dx7_dir: Path, params_file: Path, tmp_path: Path) ->
     info = runner.invoke(app, ["dataset", "info", str(out)])
     assert info.exit_code == 0, info.output
     for text in ("presets read", "duplicates", "algorithm", "categorical", "Split: random", "Normalisation",
-                 "held 1.0 s of 2.0 s", "presets/s"):
+                 "held 1.0 s of 2.0 s", "presets/s", "per preset: render"):
         assert text in info.output, text
-    assert open_store(out).mel.shape[2] == 44  # 2 s at hop 1024
+    store = open_store(out)
+    assert store.mel.shape[2] == 44  # 2 s at hop 1024
+    stages = store.meta["timing"]["runs"][0]["stages"]
+    assert stages["render_cpu_s"] > 0 and stages["features_cpu_s"] > 0 and stages["write_busy_s"] > 0

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from patchflow import get_synth
-from patchflow.data.features import FeatureSettings, log_mel
+from patchflow.data.features import FeatureSettings, _log_mel_batched, log_mel, log_mel_into
 
 #: Agreement with librosa, in dB, on bins above -80 dB.
 TOLERANCE_DB = 0.01
@@ -63,6 +63,19 @@ def test_batches_equal_single_clips_and_silence_hits_the_floor(dexed_clips: np.n
     assert torch.allclose(silent, torch.full_like(silent, -100.0))
 
 
+def test_cpu_fast_path_equals_the_batched_device_path(dexed_clips: np.ndarray) -> None:
+    # the batched path is what runs on GPUs; on the CPU it serves as the reference for the sparse clip-by-clip one
+    settings = FeatureSettings()
+    fast = log_mel(dexed_clips, settings)
+    batched = _log_mel_batched(torch.from_numpy(dexed_clips), settings)
+    assert torch.allclose(fast, batched, atol=1e-3)
+    out = np.full((3, 128, 87), np.nan, dtype=np.float32)
+    log_mel_into(dexed_clips, out, settings)
+    np.testing.assert_array_equal(out, fast.numpy())
+
+
 def test_rejects_bad_shapes() -> None:
+    with pytest.raises(ValueError, match="does not fit"):
+        log_mel_into(np.zeros((2, 88200), dtype=np.float32), np.zeros((2, 128, 80), dtype=np.float32))
     with pytest.raises(ValueError, match="batch, samples"):
         log_mel(np.zeros((2, 2, 100), dtype=np.float32))

@@ -39,7 +39,10 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(small_dex
     two = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert one.keys() == two.keys()
     for key in one:
-        assert torch.allclose(one[key], two[key], rtol=1e-5, atol=1e-6), key
+        # Adam divides each gradient by its own magnitude, so a gradient that is zero up to rounding (1e-11; the
+        # two runs sum it in different orders) still moves its weight by up to ~1e-5. Any real difference between
+        # the runs (other batches, gradients not averaged) moves weights by ~lr = 1e-3.
+        assert torch.allclose(one[key], two[key], rtol=1e-5, atol=2e-5), key
     # the runs did train: two Adam steps moved the weights well beyond the tolerance
     init = make_config(data, tmp_path / "x", "mlp", preset="small", overrides=SETTINGS)
     torch.manual_seed(init.seed)

@@ -145,6 +145,15 @@ def _print_info(data: dict, max_failures: int) -> None:
     if timing:
         console.print(f"Timing: {timing.get('total_s')} s in {len(timing.get('runs', []))} run(s), rendering "
                       f"{timing.get('render_s')} s = {timing.get('presets_per_s')} presets/s")
+        staged = [r for r in timing.get("runs", []) if r.get("stages") and r.get("rendered")]
+        if staged:
+            rows = sum(r["rendered"] for r in staged)
+
+            def per_preset(key: str) -> float:
+                return 1e3 * sum(r["stages"].get(key, 0.0) for r in staged) / rows
+
+            console.print(f"  per preset: render {per_preset('render_cpu_s'):.2f} ms CPU, features "
+                          f"{per_preset('features_cpu_s'):.2f} ms CPU, writers busy {per_preset('write_busy_s'):.2f} ms")
 
 
 @dataset_app.command("import-audio")

@@ -34,29 +34,66 @@ class Rendered:
     errors: list[str]
 
 
+def accept_clip(result: np.ndarray | PatchflowError, row: np.ndarray) -> tuple[str, float]:
+    """Copy a rendered clip into ``row`` of a batch buffer if it is usable; otherwise zero the row and say why.
+
+    Args:
+        result: What the synth returned for one preset, or the error it raised.
+        row: The clip's row in the batch buffer (length: samples per clip).
+
+    Returns:
+        ``("", peak)`` for a usable clip (``peak``: largest absolute sample), else ``(reason, 0.0)``: the render
+        error, a wrong shape, NaN or infinite samples, or silence (peak below :data:`SILENCE_PEAK`).
+    """
+    if isinstance(result, PatchflowError):
+        row[:] = 0.0
+        return f"render failed: {result}", 0.0
+    clip = np.asarray(result, dtype=np.float32)
+    if clip.shape != row.shape:
+        row[:] = 0.0
+        return f"render returned shape {clip.shape}, expected {row.shape}", 0.0
+    # max and min propagate NaN and infinities, so two reductions check finiteness and give the peak
+    high, low = float(clip.max(initial=-np.inf)), float(clip.min(initial=np.inf))
+    if not (np.isfinite(high) and np.isfinite(low)):
+        row[:] = 0.0
+        return "render produced NaN or infinite samples", 0.0
+    peak = max(high, -low)
+    if peak < SILENCE_PEAK:
+        row[:] = 0.0
+        return f"silent (peak {peak:.2e} < {SILENCE_PEAK:g})", 0.0
+    row[:] = clip
+    return "", peak
+
+
 def render_batch(synth: Synth, presets: Sequence[Preset], settings: RenderSettings) -> Rendered:
     """Render presets one after another; failures (errors, NaN, silence) become zero audio and a reason."""
     audio = np.zeros((len(presets), settings.num_samples), dtype=np.float32)
     errors: list[str] = []
     for i, preset in enumerate(presets):
         try:
-            clip = np.asarray(synth.render_with(preset, settings), dtype=np.float32)
+            result: np.ndarray | PatchflowError = synth.render_with(preset, settings)
         except PatchflowError as exc:
-            errors.append(f"render failed: {exc}")
-            continue
-        if clip.shape != (settings.num_samples,):
-            errors.append(f"render returned shape {clip.shape}, expected ({settings.num_samples},)")
-            continue
-        if not np.all(np.isfinite(clip)):
-            errors.append("render produced NaN or infinite samples")
-            continue
-        peak = float(np.max(np.abs(clip))) if clip.size else 0.0
-        if peak < SILENCE_PEAK:
-            errors.append(f"silent (peak {peak:.2e} < {SILENCE_PEAK:g})")
-            continue
-        audio[i] = clip
-        errors.append("")
+            result = exc
+        errors.append(accept_clip(result, audio[i])[0])
     return Rendered(audio, errors)
+
+
+def render_rows_into(synth: Synth, native: np.ndarray, settings: RenderSettings,
+                     out: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Render rows of native values (every parameter, table order) into ``out[:len(native)]``.
+
+    The dataset builder's path, through :meth:`patchflow.Synth.render_vectors`: no preset objects, and one buffer
+    reused chunk after chunk. Unusable rows are zeroed.
+
+    Returns:
+        Per row, why it is unusable (``""`` when it is fine), and its peak absolute sample (0 when unusable).
+    """
+    if out.shape[0] < len(native) or out.shape[1:] != (settings.num_samples,):
+        raise ValueError(f"buffer of shape {out.shape} cannot hold {len(native)} clips of {settings.num_samples}")
+    accepted = [accept_clip(result, out[i]) for i, result in enumerate(synth.render_vectors(native, settings))]
+    if len(accepted) != len(native):
+        raise PatchflowError(f"{synth.id} rendered {len(accepted)} of {len(native)} rows")
+    return [reason for reason, _ in accepted], np.asarray([peak for _, peak in accepted], dtype=np.float32)
 
 
 class SynthPool:

@@ -80,10 +80,11 @@ def create_layout(path: str | Path, meta: dict[str, Any], n_rows: int, n_params:
 
     from zarr.codecs import BloscCodec
 
-    # Byte-shuffled lz4 for audio (the cheapest codec that still halves float audio: compression competes with
-    # rendering for the cores) and byte-shuffled zstd for the smaller, more compressible mels.
-    codecs = {"audio": BloscCodec(cname="lz4", clevel=1, shuffle="shuffle"),
-              "mel": BloscCodec(cname="zstd", clevel=1, shuffle="shuffle")}
+    # lz4 at level 1 for both (compression competes with rendering for the cores): bit-shuffled for audio, where
+    # it is both faster and tighter than byte shuffling (2.7x on Dexed notes), byte-shuffled for the mels (zstd
+    # gains 6% there for five times the time).
+    codecs = {"audio": BloscCodec(cname="lz4", clevel=1, shuffle="bitshuffle"),
+              "mel": BloscCodec(cname="lz4", clevel=1, shuffle="shuffle")}
 
     def array(name: str, shape: tuple[int, ...], dtype: Any, chunks: tuple[int, ...], fill: Any) -> None:
         extra = {"compressors": [codecs[name]]} if name in codecs else {}

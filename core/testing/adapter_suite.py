@@ -26,6 +26,8 @@ The checks:
 * the default preset is valid and renders non-silent, finite, mono ``float32`` audio of the requested length;
 * rendering is deterministic (twice the same preset gives the same samples, and a render in between does not
   leak into the next one);
+* :meth:`~patchflow.Synth.render_vectors` (the dataset builder's path) gives the same audio as rendering the same
+  values as presets, and reports a row holding NaN as a :class:`~patchflow.RenderError` without stopping;
 * every preset file given is read by the adapter's parsers, and every writer of the synth writes presets that
   read back identical (values, name).
 
@@ -167,6 +169,24 @@ class AdapterTestSuite:
         again = synth.render_with(first, settings)
         np.testing.assert_array_equal(a, again)
         assert b.shape == a.shape
+
+    def test_render_vectors_matches_render(self, synth: Synth) -> None:
+        """Rows of native values render as the same values given as presets; a NaN row fails alone."""
+        settings = self.render_settings
+        table = synth.parameters
+        rng = np.random.default_rng(2)
+        default = synth.default_preset().vector(table)
+        rows = np.stack([default, table.to_native(rng.random(len(table))), default])
+        rows[2, 0] = np.nan
+        results = list(synth.render_vectors(rows, settings))
+        assert len(results) == 3
+        for row, result in zip(rows[:2], results[:2]):
+            expected = synth.render_with(synth.default_preset().with_values(table, row), settings)
+            assert isinstance(result, np.ndarray), f"a valid row failed: {result}"
+            np.testing.assert_array_equal(result, expected)
+        from ..errors import RenderError
+
+        assert isinstance(results[2], RenderError), "a row holding NaN must yield a RenderError"
 
     # ------------------------------------------------------------------------------------------ preset files
     def test_parsers_have_sample_files(self, preset_files: Sequence[Path]) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from patchflow import ParameterSpec, Preset, PresetFormatError, RenderError, RenderSettings, Synth
 
 from .parameters import DX7_PARAMETERS
-from .sysex import SYNTH_ID, preset_to_vced
+from .sysex import NAME_SIZE, SYNTH_ID, preset_to_vced, vectors_to_vced
+
+#: The voice name rows rendered from bare vectors carry (names do not change the sound).
+_ROW_NAME = b" " * NAME_SIZE
+
 
 class DexedSynth(Synth):
     """The DX7 emulated by Dexed's engine: 145 parameters, one note per render, deterministic.
@@ -57,3 +61,26 @@ class DexedSynth(Synth):
         except (PresetFormatError, ValueError, RuntimeError) as exc:
             raise RenderError(f"dexed could not render {preset.name!r}: {exc}") from exc
         return np.asarray(audio, dtype=np.float32)
+
+    def render_vectors(self, native: np.ndarray, settings: RenderSettings) -> Iterator[np.ndarray | RenderError]:
+        """Render rows of native values straight from VCED bytes built for all rows at once (no presets)."""
+        import dexed
+
+        rows = np.asarray(native, dtype=np.float64)
+        vced = vectors_to_vced(rows)
+        finite = np.isfinite(rows).all(axis=1)
+        engine = self._engine(int(settings.sample_rate))
+        for i, voice in enumerate(vced):
+            if not finite[i]:
+                bad = self.parameters.names[int(np.flatnonzero(~np.isfinite(rows[i]))[0])]
+                yield RenderError(f"row {i}: {bad} = {rows[i][self.parameters.index(bad)]} is not a finite number")
+                continue
+            try:
+                engine.load_patch(dexed.Patch.from_sysex(voice.tobytes() + _ROW_NAME + b"\x3f"))
+                audio = engine.render(midi_note=settings.note, velocity=settings.velocity,
+                                      note_duration=float(settings.note_seconds),
+                                      render_duration=float(settings.total_seconds))
+            except (ValueError, RuntimeError) as exc:
+                yield RenderError(f"dexed could not render row {i}: {exc}")
+                continue
+            yield np.asarray(audio, dtype=np.float32)

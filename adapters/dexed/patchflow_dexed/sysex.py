@@ -439,6 +439,19 @@ def preset_to_vced(preset: Preset) -> bytes:
     return bytes(vced.tolist()) + _raw_name(preset)
 
 
+def vectors_to_vced(native: np.ndarray) -> np.ndarray:
+    """The VCED parameter bytes (``(N, 145)`` uint8, no name) of ``(N, 145)`` native values in table order.
+
+    The vectorised form of :func:`preset_to_vced` for many rows at once: the same clamping, the same bytes.
+    Rows holding a value that is not a finite number come out clamped; callers check finiteness first.
+    """
+    rows = np.asarray(native, dtype=np.float64)
+    if rows.ndim != 2 or rows.shape[1] != PARAMETER_COUNT:
+        raise ValueError(f"expected (rows, {PARAMETER_COUNT}) native values, got shape {rows.shape}")
+    clamped = _TABLE.clamp(np.nan_to_num(rows, nan=0.0))
+    return clamped[:, _VCED_COLUMNS].astype(np.uint8)
+
+
 def _is_finite_number(value: object) -> bool:
     try:
         return bool(np.isfinite(float(value)))  # type: ignore[arg-type]
