@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
+from pathlib import Path, PurePath
 
 import numpy as np
 import pytest
@@ -117,3 +117,25 @@ def test_unknown_split_and_missing_store_are_clear_errors(small_dexed_store, tmp
     with pytest.raises(StoreError, match="not a patchflow store"):
         open_store(tmp_path / "plain")
     assert PurePath(small_dexed_store.path).suffix == ".zarr"
+
+
+def test_native_matrix_reads_ordered_partial_reordered_and_nan_presets_alike(dx7_dir: Path) -> None:
+    from patchflow import get_synth
+    from patchflow.data.corpus import native_matrix, read_corpus
+
+    table = get_synth("dexed").parameters
+    fill = table.defaults()
+    voice = read_corpus("dexed", [dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1A.syx"]).presets[3]
+    values = dict(voice.values)
+    partial = dict(list(values.items())[:10])
+    reordered = dict(reversed(list(values.items())))
+    with_nan = {**values, "algorithm": float("nan")}
+    out_of_range = {**values, "feedback": 12.0}
+    presets = [voice.model_copy(update={"values": v}) for v in (values, partial, reordered, with_nan, out_of_range)]
+    matrix = native_matrix(presets, table, fill)
+    expected = np.stack([table.clamp(np.array([v.get(n, f) for n, f in zip(table.names, fill)]))
+                         for v in (values, partial, reordered, {**values, "algorithm": fill[table.index("algorithm")]},
+                                   out_of_range)])
+    np.testing.assert_array_equal(matrix, expected)
+    assert matrix[4, table.index("feedback")] == 7.0  # clamped to the DX7 range
+    assert native_matrix([], table, fill).shape == (0, len(table))

@@ -6,6 +6,7 @@ import warnings
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,15 @@ def native_matrix(presets: list[Preset], table: ParameterTable, fill: np.ndarray
     """``(N, P)`` native values of ``presets`` on ``table`` (missing values from ``fill``), clamped to range."""
     names = table.names
     fill_list = np.asarray(fill, dtype=np.float64).tolist()
-    rows = [[p.values.get(n, f) for n, f in zip(names, fill_list)] for p in presets]
-    matrix = np.asarray(rows, dtype=np.float64).reshape(len(presets), len(names))
+    matrix = np.empty((len(presets), len(names)), dtype=np.float64)
+    # Most parsers set every parameter in table order: those rows are read straight from the values (C-level),
+    # several times faster than looking each name up on a 100k-preset corpus.
+    in_order = np.fromiter((len(p.values) == len(names) and list(p.values) == names for p in presets), dtype=bool,
+                           count=len(presets))
+    ordered = [p for p, fast in zip(presets, in_order) if fast]
+    matrix[in_order] = np.fromiter(chain.from_iterable(p.values.values() for p in ordered), dtype=np.float64,
+                                   count=len(ordered) * len(names)).reshape(len(ordered), len(names))
+    for i in np.flatnonzero(~in_order):
+        matrix[i] = [presets[i].values.get(n, f) for n, f in zip(names, fill_list)]
     matrix[~np.isfinite(matrix)] = np.asarray(fill, dtype=np.float64)[np.nonzero(~np.isfinite(matrix))[1]]
     return table.clamp(matrix)
