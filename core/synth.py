@@ -115,11 +115,9 @@ class Synth(ABC):
         if rows.ndim != 2 or rows.shape[1] != len(self.parameters):
             raise ValueError(f"expected (rows, {len(self.parameters)}) native values, got shape {rows.shape}")
         names = self.parameters.names
-        finite = np.isfinite(rows).all(axis=1)
         for i, row in enumerate(rows):
-            if not finite[i]:
-                bad = names[int(np.flatnonzero(~np.isfinite(row))[0])]
-                yield RenderError(f"row {i}: {bad} = {row[names.index(bad)]} is not a finite number")
+            if (error := self.non_finite_row(i, row)) is not None:
+                yield error
                 continue
             preset = Preset(synth=self.id, name=f"row {i}", values=dict(zip(names, row.tolist())))
             try:
@@ -128,6 +126,13 @@ class Synth(ABC):
                 yield exc
             except PatchflowError as exc:  # a preset the synth rejects is a row it cannot render
                 yield RenderError(str(exc))
+
+    def non_finite_row(self, index: int, row: np.ndarray) -> RenderError | None:
+        """The error :meth:`render_vectors` yields for row ``index`` when it holds NaN or infinity, else ``None``."""
+        bad = np.flatnonzero(~np.isfinite(row))
+        if not bad.size:
+            return None
+        return RenderError(f"row {index}: {self.parameters.names[int(bad[0])]} = {row[bad[0]]} is not a finite number")
 
     def close(self) -> None:
         """Release engine resources (plugins, threads). The default does nothing."""

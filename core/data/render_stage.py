@@ -33,7 +33,7 @@ from ..errors import PatchflowError
 from ..parameters import ParameterTable
 from ..plugins import get_synth
 from ..synth import RenderSettings, Synth
-from .features import FeatureSettings, log_mel_into
+from .features import log_mel, log_mel_into
 from .render import SynthPool, render_rows_into
 from .store import CHUNK_ROWS, PresetStore, open_group
 
@@ -243,13 +243,6 @@ def _wait(futures: Sequence[Future[None]], writers: _Writers, count: int, advanc
             raise failed.exception()  # type: ignore[misc]
 
 
-def featurise(audio: np.ndarray, features: FeatureSettings) -> np.ndarray:
-    """Log-mels of a chunk of audio (for chunks rendered elsewhere, such as on Ray workers)."""
-    mel = np.empty((len(audio), features.n_mels, features.frames(audio.shape[1])), dtype=np.float32)
-    log_mel_into(audio, mel, features)
-    return mel
-
-
 # --------------------------------------------------------------------------------------------------------- Ray
 def _ray_render_chunk(synth_id: str, native: np.ndarray,
                       settings: dict) -> tuple[np.ndarray, list[str], np.ndarray]:
@@ -298,7 +291,7 @@ def render_ray(store: PresetStore, path: Path, table: ParameterTable, chunks: Se
             audio, errors, peaks = ray.get(done[0])
             audio = np.asarray(audio)
             began = time.perf_counter()
-            arrays.write(RenderedChunk(chunk, audio, featurise(audio, store.features), list(errors), peaks))
+            arrays.write(RenderedChunk(chunk, audio, log_mel(audio, store.features).numpy(), list(errors), peaks))
             timing.add(write_busy_s=time.perf_counter() - began)
             advance(len(errors))
     finally:

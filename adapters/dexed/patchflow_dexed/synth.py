@@ -68,12 +68,10 @@ class DexedSynth(Synth):
 
         rows = np.asarray(native, dtype=np.float64)
         vced = vectors_to_vced(rows)
-        finite = np.isfinite(rows).all(axis=1)
         engine = self._engine(int(settings.sample_rate))
         for i, voice in enumerate(vced):
-            if not finite[i]:
-                bad = self.parameters.names[int(np.flatnonzero(~np.isfinite(rows[i]))[0])]
-                yield RenderError(f"row {i}: {bad} = {rows[i][self.parameters.index(bad)]} is not a finite number")
+            if (error := self.non_finite_row(i, rows[i])) is not None:
+                yield error
                 continue
             try:
                 engine.load_patch(dexed.Patch.from_sysex(voice.tobytes() + _ROW_NAME + b"\x3f"))
