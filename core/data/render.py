@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
+import torch
 
 from ..errors import PatchflowError
 from ..plugins import get_synth
@@ -48,12 +49,15 @@ def accept_clip(result: np.ndarray | PatchflowError, row: np.ndarray) -> tuple[s
     if isinstance(result, PatchflowError):
         row[:] = 0.0
         return f"render failed: {result}", 0.0
-    clip = np.asarray(result, dtype=np.float32)
+    clip = np.ascontiguousarray(result, dtype=np.float32)
     if clip.shape != row.shape:
         row[:] = 0.0
         return f"render returned shape {clip.shape}, expected {row.shape}", 0.0
-    # max and min propagate NaN and infinities, so two reductions check finiteness and give the peak
-    high, low = float(clip.max(initial=-np.inf)), float(clip.min(initial=np.inf))
+    # max and min propagate NaN and infinities, so one pass checks finiteness and gives the peak (torch's, as it
+    # lets the other render threads run meanwhile; numpy's reductions hold the GIL)
+    low_t, high_t = torch.aminmax(torch.from_numpy(clip)) if clip.size else (torch.tensor(np.inf),
+                                                                           torch.tensor(-np.inf))
+    high, low = float(high_t), float(low_t)
     if not (np.isfinite(high) and np.isfinite(low)):
         row[:] = 0.0
         return "render produced NaN or infinite samples", 0.0
@@ -61,7 +65,7 @@ def accept_clip(result: np.ndarray | PatchflowError, row: np.ndarray) -> tuple[s
     if peak < SILENCE_PEAK:
         row[:] = 0.0
         return f"silent (peak {peak:.2e} < {SILENCE_PEAK:g})", 0.0
-    row[:] = clip
+    torch.from_numpy(row).copy_(torch.from_numpy(clip))
     return "", peak
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,26 @@ from .sysex import NAME_SIZE, SYNTH_ID, preset_to_vced, vectors_to_vced
 
 #: The voice name rows rendered from bare vectors carry (names do not change the sound).
 _ROW_NAME = b" " * NAME_SIZE
+
+
+def _voice_loader(engine: Any) -> Callable[[bytes], None]:
+    """A function loading a 156-byte voice (VCED parameters, name, operator switches) into a dexed-py engine.
+
+    dexed-py's public route parses the bytes into a ``Patch`` and serialises it back (about 0.07 ms of Python per
+    voice, holding the GIL that the other render threads need). The bytes patchflow builds are clamped to the DX7
+    ranges, so the round trip returns their parameter bytes unchanged (tested); when the engine exposes its raw loader
+    (dexed-py 0.3), the bytes go straight to it.
+    """
+    raw = getattr(getattr(engine, "_synth", None), "load_sysex", None)
+    if callable(raw):
+        return raw
+
+    def through_patch(voice: bytes) -> None:
+        import dexed
+
+        engine.load_patch(dexed.Patch.from_sysex(voice))
+
+    return through_patch
 
 
 class DexedSynth(Synth):
@@ -46,16 +67,13 @@ class DexedSynth(Synth):
 
     def render(self, preset: Preset, note: int = 60, velocity: int = 100, note_seconds: float = 3.0,
                total_seconds: float = 4.0, sample_rate: int = 22050) -> np.ndarray:
-        import dexed
-
         try:
             RenderSettings(int(note), int(velocity), float(note_seconds), float(total_seconds), int(sample_rate))
         except ValueError as exc:
             raise RenderError(f"dexed cannot render {preset.name!r}: {exc}") from None
         try:
-            patch = dexed.Patch.from_sysex(preset_to_vced(preset) + b"\x3f")
             engine = self._engine(int(sample_rate))
-            engine.load_patch(patch)
+            _voice_loader(engine)(preset_to_vced(preset) + b"\x3f")
             audio = engine.render(midi_note=int(note), velocity=int(velocity), note_duration=float(note_seconds),
                                   render_duration=float(total_seconds))
         except (PresetFormatError, ValueError, RuntimeError) as exc:
@@ -64,17 +82,17 @@ class DexedSynth(Synth):
 
     def render_vectors(self, native: np.ndarray, settings: RenderSettings) -> Iterator[np.ndarray | RenderError]:
         """Render rows of native values straight from VCED bytes built for all rows at once (no presets)."""
-        import dexed
-
         rows = np.asarray(native, dtype=np.float64)
         vced = vectors_to_vced(rows)
+        unusable = self.non_finite_rows(rows)
         engine = self._engine(int(settings.sample_rate))
+        load = _voice_loader(engine)
         for i, voice in enumerate(vced):
-            if (error := self.non_finite_row(i, rows[i])) is not None:
-                yield error
+            if i in unusable:
+                yield unusable[i]
                 continue
             try:
-                engine.load_patch(dexed.Patch.from_sysex(voice.tobytes() + _ROW_NAME + b"\x3f"))
+                load(voice.tobytes() + _ROW_NAME + b"\x3f")
                 audio = engine.render(midi_note=settings.note, velocity=settings.velocity,
                                       note_duration=float(settings.note_seconds),
                                       render_duration=float(settings.total_seconds))
