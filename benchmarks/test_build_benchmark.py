@@ -62,23 +62,34 @@ def raw_dexed_rate(store_path: Path, workers: int) -> float:
 def test_build_rate_vs_raw_dexed(benchmark, tmp_path: Path) -> None:
     params = tmp_path / "params.txt"
     params.write_text("\n".join(PARAMS))
-    out = tmp_path / "bench.zarr"
+    # Each round builds a new store and flushes it to disk before the raw measurement, so that neither the raw
+    # rendering nor the next round shares the cores with the kernel writing back an earlier round. Stores are
+    # removed only at the end: no round pays for the file system recycling the files another round deleted.
+    stores = [tmp_path / f"round{i}.zarr" for i in range(ROUNDS)]
+    built: list[Path] = []
     rounds: list[dict[str, float]] = []
 
     def measure_finished_round() -> None:
-        if out.exists():  # the round just built: its rate, then raw dexed-py on the same presets, right away
+        if built and not rounds[len(built) - 1:]:  # the round just built: its rate, then raw dexed-py, right away
+            out = built[-1]
+            os.sync()
             timing = open_store(out).meta["timing"]
             rounds.append({"build": timing["presets_per_s"], "raw": raw_dexed_rate(out, WORKERS),
                            **{k: v / PRESETS * 1e3 for k, v in timing["runs"][-1]["stages"].items()}})
-            shutil.rmtree(out)
 
     def build():
+        out = stores[len(built)]
+        built.append(out)
         return build_store("dexed", [CORPUS], out, params=str(params), limit=PRESETS, workers=WORKERS,
                            progress=False)
 
-    store = benchmark.pedantic(build, setup=measure_finished_round, rounds=ROUNDS, iterations=1)
-    assert len(store) == PRESETS and store.counts["usable"] > 0.95 * PRESETS
-    measure_finished_round()
+    try:
+        store = benchmark.pedantic(build, setup=measure_finished_round, rounds=ROUNDS, iterations=1)
+        assert len(store) == PRESETS and store.counts["usable"] > 0.95 * PRESETS
+        measure_finished_round()
+    finally:
+        for out in built:
+            shutil.rmtree(out, ignore_errors=True)
     ratios = [r["build"] / r["raw"] for r in rounds]
     median = {key: float(np.median([r[key] for r in rounds])) for key in rounds[0]}
     benchmark.extra_info.update(

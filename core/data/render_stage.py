@@ -289,7 +289,7 @@ def render_ray(store: PresetStore, path: Path, table: ParameterTable, chunks: Se
             done, _ = ray.wait(list(pending), num_returns=1)
             chunk = pending.pop(done[0])
             audio, errors, peaks = ray.get(done[0])
-            audio = np.asarray(audio)
+            audio = np.array(audio)  # writable: Ray hands back read-only views of its object store
             began = time.perf_counter()
             arrays.write(RenderedChunk(chunk, audio, log_mel(audio, store.features).numpy(), list(errors), peaks))
             timing.add(write_busy_s=time.perf_counter() - began)
