@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from patchflow import UnknownParameterError, get_synth
 from patchflow.data.build import build_store
-from patchflow.data.render import render_batch
+from patchflow.data.render import accept_clip, render_batch
 from patchflow.data.store import StoreError, open_group, open_store
 from patchflow.synth import RenderSettings
 
@@ -170,6 +170,18 @@ def test_render_failures_are_reasons_not_crashes() -> None:
     assert result.errors[1].startswith("silent")
     assert "NaN" in result.errors[2]
     assert np.all(result.audio[1:] == 0) and np.abs(result.audio[0]).max() > 0.1
+
+
+def test_accept_clip_copies_usable_audio_and_names_every_other_case() -> None:
+    row = np.full(8, 7.0, dtype=np.float32)
+    clip = np.linspace(-0.5, 0.25, 16)[::2]  # float64 and not contiguous: converted like any engine's output
+    assert accept_clip(clip, row) == ("", 0.5)
+    np.testing.assert_array_equal(row, clip.astype(np.float32))
+    for bad, reason in [(np.full(8, np.inf), "NaN or infinite"), (np.zeros(8), "silent"),
+                        (np.ones(9), "shape (9,)")]:
+        row[:] = 7.0
+        assert reason in accept_clip(bad, row)[0] and not row.any()
+    assert accept_clip(np.zeros(0), np.zeros(0, np.float32)) == ("render returned no samples", 0.0)
 
 
 def test_bad_options_are_clear_errors(dx7_dir: Path, tmp_path: Path) -> None:

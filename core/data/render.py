@@ -53,11 +53,11 @@ def accept_clip(result: np.ndarray | PatchflowError, row: np.ndarray) -> tuple[s
     if clip.shape != row.shape:
         row[:] = 0.0
         return f"render returned shape {clip.shape}, expected {row.shape}", 0.0
-    # max and min propagate NaN and infinities, so one pass checks finiteness and gives the peak (torch's, as it
+    if not clip.size:
+        return "render returned no samples", 0.0
+    # min and max propagate NaN and infinities, so one pass checks finiteness and gives the peak (torch's, as it
     # lets the other render threads run meanwhile; numpy's reductions hold the GIL)
-    low_t, high_t = torch.aminmax(torch.from_numpy(clip)) if clip.size else (torch.tensor(np.inf),
-                                                                           torch.tensor(-np.inf))
-    high, low = float(high_t), float(low_t)
+    low, high = (float(v) for v in torch.aminmax(torch.from_numpy(clip)))
     if not (np.isfinite(high) and np.isfinite(low)):
         row[:] = 0.0
         return "render produced NaN or infinite samples", 0.0
