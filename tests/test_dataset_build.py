@@ -39,8 +39,10 @@ def build_command(corpus: Path, params: Path, out: Path) -> list[str]:
 
 
 def chunks_done(out: Path) -> int:
+    """Chunks marked done on disk. zarr writes each mark to a temporary ``*.partial`` file and renames it; those
+    are not marks yet (a kill at that moment leaves the chunk to be redone)."""
     marks = out / "chunk_done" / "c"
-    return sum(1 for _ in marks.iterdir()) if marks.is_dir() else 0
+    return sum(1 for mark in marks.iterdir() if mark.name.isdigit()) if marks.is_dir() else 0
 
 
 def interrupt(command: list[str], out: Path, sig: int) -> subprocess.CompletedProcess:
