@@ -33,6 +33,7 @@ from ..errors import PatchflowError
 from ..parameters import ParameterTable
 from ..plugins import get_synth
 from ..synth import RenderSettings, Synth
+from .chunk_files import ChunkFiles
 from .features import log_mel, log_mel_into
 from .render import SynthPool, render_rows_into
 from .store import CHUNK_ROWS, PresetStore, open_group
@@ -82,27 +83,42 @@ class RenderedChunk:
 class ChunkArrays:
     """The store's per-row arrays, opened once for writing whole chunks.
 
-    Arrays are opened with ``write_empty_chunks``: zarr otherwise compares every chunk with the fill value before
-    writing it, which for a 22 MB audio chunk costs as much as compressing it.
+    Whole chunks are encoded and written by the calling thread (:class:`~patchflow.data.chunk_files.ChunkFiles`:
+    the files zarr would write, without its event loop and thread pool); the short last chunk, and any array whose
+    codecs that module does not know, go through zarr. zarr's arrays are opened with ``write_empty_chunks``: it
+    otherwise compares every chunk with the fill value before writing it, which for a 22 MB audio chunk costs as
+    much as compressing it.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, direct: bool = True) -> None:
         group = open_group(path, "r+")
         self._arrays = {name: group[name].with_config({"write_empty_chunks": True}) for name in CHUNK_ARRAYS}
+        self._files = {name: ChunkFiles.for_array(array) if direct else None for name, array in self._arrays.items()}
+
+    @property
+    def direct(self) -> list[str]:
+        """The arrays whose whole chunks are written directly."""
+        return [name for name, files in self._files.items() if files is not None]
+
+    def _put(self, name: str, index: int, values: np.ndarray) -> None:
+        """Write ``values`` from the first row of chunk ``index`` of array ``name``."""
+        files = self._files[name]
+        if files is not None and files.fits(values):
+            files.write(index, values)
+        else:
+            array = self._arrays[name]
+            start = index * array.chunks[0]
+            array[start:start + len(values)] = values
 
     def write(self, chunk: RenderedChunk) -> None:
         """Write every array of ``chunk``, then mark it done (a chunk marked done is complete on disk)."""
-        rows = chunk.rows
-        start = chunk.index * CHUNK_ROWS
-        stop = start + rows
-        audio = chunk.audio[:rows]
-        a = self._arrays
-        a["audio"][start:stop] = audio
-        a["mel"][start:stop] = chunk.mel[:rows]
-        a["peak"][start:stop] = chunk.peaks
-        a["ok"][start:stop] = np.asarray([not e for e in chunk.errors], dtype=bool)
-        a["error"][start:stop] = np.asarray(chunk.errors, dtype=object).astype(str)
-        a["chunk_done"][chunk.index] = True
+        rows, index = chunk.rows, chunk.index
+        self._put("audio", index, chunk.audio[:rows])
+        self._put("mel", index, chunk.mel[:rows])
+        self._put("peak", index, chunk.peaks)
+        self._put("ok", index, np.asarray([not e for e in chunk.errors], dtype=bool))
+        self._put("error", index, np.asarray(chunk.errors, dtype=object).astype(str))
+        self._put("chunk_done", index, np.ones(1, dtype=bool))
 
 
 @dataclass
