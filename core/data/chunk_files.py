@@ -10,12 +10,19 @@ byte-for-byte those zarr writes (tested), so any zarr reader reads them.
 Only what this module knows how to encode is taken: zarr format 3 arrays on a local store, unsharded, with a
 ``bytes`` or ``vlen-utf8`` serializer followed by ``blosc`` and/or ``zstd``. :meth:`ChunkFiles.for_array` returns
 ``None`` for anything else, and callers write through zarr instead.
+
+Chunks nobody will read soon (a build's audio: training reads the log-mels) can be kept out of the page cache
+(``keep_cached=False``): the kernel is asked to start writing each file back as soon as it is written, and to drop
+its pages a few chunks later, once they are on disk. A build then holds a few chunks' worth of cache instead of
+gigabytes that push other programs' data out, and new chunk files reuse the pages just dropped, which on virtual
+machines costs a fraction of taking fresh memory from the host (about 0.5 against 2.5 ms of CPU per MB measured).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +32,9 @@ import numpy as np
 Encode = Callable[[Any], Any]
 
 _SHUFFLES = {"noshuffle": 0, "shuffle": 1, "bitshuffle": 2}
+#: Files written since, before an uncached file's pages are dropped (by then the kernel has written it back).
+DROP_AFTER = 2
+_CAN_DROP = hasattr(os, "posix_fadvise")
 
 
 def _serializer(codec: dict[str, Any], dtype: np.dtype | None) -> Callable[[np.ndarray], Any] | None:
@@ -73,15 +83,19 @@ class ChunkFiles:
     """
 
     def __init__(self, root: Path, chunk_shape: tuple[int, ...], key: Callable[[tuple[int, ...]], str],
-                 serialize: Callable[[np.ndarray], Any], compressors: Sequence[Encode]) -> None:
+                 serialize: Callable[[np.ndarray], Any], compressors: Sequence[Encode], *,
+                 keep_cached: bool = True) -> None:
         self._root, self.chunk_shape, self._key = root, chunk_shape, key
         self._serialize, self._compressors = serialize, tuple(compressors)
         self._made: set[Path] = set()
+        self.keep_cached = keep_cached or not _CAN_DROP
+        self._written_back: deque[Path] = deque()  # uncached files whose pages are to be dropped
 
     @classmethod
-    def for_array(cls, array: Any) -> "ChunkFiles | None":
+    def for_array(cls, array: Any, *, keep_cached: bool = True) -> "ChunkFiles | None":
         """The direct writer for a zarr ``array``, or ``None`` when its store, layout or codecs are not ones this
-        module writes exactly as zarr does."""
+        module writes exactly as zarr does. With ``keep_cached=False``, written chunks leave the page cache once
+        they are on disk (where the OS allows it)."""
         from zarr.storage import LocalStore
 
         metadata = array.metadata
@@ -101,7 +115,7 @@ class ChunkFiles:
         encode_key = metadata.chunk_key_encoding.encode_chunk_key
         rest = (0,) * (len(chunks) - 1)
         return cls(root, chunks, lambda index: encode_key((index[0], *rest)), serialize,
-                   [c for c in compressors if c is not None])
+                   [c for c in compressors if c is not None], keep_cached=keep_cached)
 
     def fits(self, values: np.ndarray) -> bool:
         """Whether ``values`` is exactly one whole chunk (shorter edge chunks are left to zarr)."""
@@ -128,7 +142,29 @@ class ChunkFiles:
         try:
             with open(temporary, "wb") as file:
                 file.write(data)
+                if not self.keep_cached:
+                    # with dirty pages, DONTNEED starts their write-back without waiting for it
+                    os.posix_fadvise(file.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
             os.replace(temporary, path)
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
+        if not self.keep_cached:
+            self._drop_written_back(path)
+
+    def _drop_written_back(self, path: Path) -> None:
+        """Drop the pages of the file written :data:`DROP_AFTER` files before ``path`` (clean by now)."""
+        self._written_back.append(path)
+        while len(self._written_back) > DROP_AFTER:
+            try:
+                old = self._written_back.popleft()
+            except IndexError:  # another writer thread took it
+                break
+            try:
+                descriptor = os.open(old, os.O_RDONLY)
+            except OSError:  # rewritten or removed meanwhile: nothing to drop
+                continue
+            try:
+                os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(descriptor)

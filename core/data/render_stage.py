@@ -43,6 +43,9 @@ from .store import CHUNK_ROWS, PresetStore, open_group
 RENDERERS_PER_WRITER = 4
 #: Arrays a chunk writes, in order; ``chunk_done`` comes last.
 CHUNK_ARRAYS = ("audio", "mel", "peak", "ok", "error", "chunk_done")
+#: Arrays whose chunks leave the page cache once written back (see :mod:`patchflow.data.chunk_files`): audio is
+#: written once and rarely read again, while training reads the log-mels epoch after epoch.
+UNCACHED = ("audio",)
 
 
 class RowValues:
@@ -93,7 +96,8 @@ class ChunkArrays:
     def __init__(self, path: Path, *, direct: bool = True) -> None:
         group = open_group(path, "r+")
         self._arrays = {name: group[name].with_config({"write_empty_chunks": True}) for name in CHUNK_ARRAYS}
-        self._files = {name: ChunkFiles.for_array(array) if direct else None for name, array in self._arrays.items()}
+        self._files = {name: ChunkFiles.for_array(array, keep_cached=name not in UNCACHED) if direct else None
+                       for name, array in self._arrays.items()}
 
     @property
     def direct(self) -> list[str]:
