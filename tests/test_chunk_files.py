@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import zarr
 from zarr.codecs import BloscCodec, GzipCodec, ZstdCodec
 
-from patchflow.data.chunk_files import ChunkFiles
+from patchflow.data.chunk_files import DROP_AFTER, ChunkFiles
 from patchflow.data.features import FeatureSettings
 from patchflow.data.render_stage import CHUNK_ARRAYS, ChunkArrays, RenderedChunk
 from patchflow.data.store import CHUNK_ROWS, create_layout, open_group
@@ -128,3 +129,34 @@ def test_only_whole_chunks_are_written_directly(tmp_path: Path) -> None:
     assert files is not None and files.fits(np.zeros((16, 3))) and not files.fits(np.zeros((8, 3)))
     with pytest.raises(ValueError, match="a chunk has shape"):
         files.write(2, np.zeros((8, 3), np.float32))
+
+
+def in_page_cache(path: Path) -> bool:
+    """Whether the first page of ``path`` is cached (a read that must not wait for the disk succeeds)."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.preadv(descriptor, [bytearray(4096)], 0, os.RWF_NOWAIT)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(descriptor)
+
+
+def test_uncached_chunks_leave_the_page_cache_once_on_disk(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    writers = {}
+    for keep_cached in (True, False):
+        array = zarr.create_array(str(tmp_path / f"keep{keep_cached}"), shape=(6 * 64, 4096), chunks=(64, 4096),
+                                  dtype="float32", compressors=None)
+        writers[keep_cached] = ChunkFiles.for_array(array, keep_cached=keep_cached)
+    chunks = [rng.standard_normal((64, 4096)).astype(np.float32) for _ in range(6)]
+    for index, values in enumerate(chunks):
+        for files in writers.values():
+            files.write(index, values)
+        os.sync()  # on disk: the pages of older files are clean, so they can be dropped
+    written = {keep: sorted((tmp_path / f"keep{keep}" / "c").iterdir(), key=lambda p: int(p.name))
+               for keep in writers}
+    assert [in_page_cache(p / "0") for p in written[True]] == [True] * 6
+    assert [in_page_cache(p / "0") for p in written[False]] == [False] * (6 - DROP_AFTER) + [True] * DROP_AFTER
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "keepFalse"))[:], np.concatenate(chunks))
