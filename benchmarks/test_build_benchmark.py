@@ -23,7 +23,7 @@ from patchflow.data.store import open_store
 WORKERS = 2
 #: Enough chunks (32 of 64 rows) that the last chunk's tail, when one thread finishes before the other, stays small.
 PRESETS = 2048
-ROUNDS = 3
+ROUNDS = 5
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PATCHFLOW_SHARED", ROOT.parent / "shared")).resolve()
 CORPUS = SHARED / "data" / "dx7" / "!Unsorted"
