@@ -58,8 +58,11 @@ def _compressor(codec: dict[str, Any]) -> Encode | None:
     if name == "blosc" and config.get("shuffle") in _SHUFFLES:
         from numcodecs import Blosc
 
-        return Blosc(cname=config["cname"], clevel=config["clevel"], shuffle=_SHUFFLES[config["shuffle"]],
-                     blocksize=config.get("blocksize", 0), typesize=config.get("typesize")).encode
+        try:
+            return Blosc(cname=config["cname"], clevel=config["clevel"], shuffle=_SHUFFLES[config["shuffle"]],
+                         blocksize=config.get("blocksize", 0), typesize=config.get("typesize")).encode
+        except TypeError:  # numcodecs before 0.16 takes no typesize (and zarr then encodes differently)
+            return None
     if name == "zstd":
         from numcodecs import Zstd
 
