@@ -85,7 +85,7 @@ class ChunkFiles:
     axis (the layout of a store's per-row arrays).
     """
 
-    def __init__(self, root: Path, chunk_shape: tuple[int, ...], key: Callable[[tuple[int, ...]], str],
+    def __init__(self, root: Path, chunk_shape: tuple[int, ...], key: Callable[[int], str],
                  serialize: Callable[[np.ndarray], Any], compressors: Sequence[Encode], *,
                  keep_cached: bool = True) -> None:
         self._root, self.chunk_shape, self._key = root, chunk_shape, key
@@ -117,7 +117,7 @@ class ChunkFiles:
         root = Path(array.store.root) / array.path
         encode_key = metadata.chunk_key_encoding.encode_chunk_key
         rest = (0,) * (len(chunks) - 1)
-        return cls(root, chunks, lambda index: encode_key((index[0], *rest)), serialize,
+        return cls(root, chunks, lambda index: encode_key((index, *rest)), serialize,
                    [c for c in compressors if c is not None], keep_cached=keep_cached)
 
     def fits(self, values: np.ndarray) -> bool:
@@ -135,7 +135,7 @@ class ChunkFiles:
         """Write ``values`` as chunk ``index`` (along the first axis), replacing the file atomically."""
         if not self.fits(values):
             raise ValueError(f"a chunk has shape {self.chunk_shape}, got {tuple(values.shape)}")
-        path = self._root / self._key((index,))
+        path = self._root / self._key(index)
         data = self.encode(values)
         if path.parent not in self._made:
             path.parent.mkdir(parents=True, exist_ok=True)
