@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -131,23 +138,81 @@ def test_only_whole_chunks_are_written_directly(tmp_path: Path) -> None:
         files.write(2, np.zeros((8, 3), np.float32))
 
 
-def in_page_cache(path: Path) -> bool:
-    """Whether the first page of ``path`` is cached (a read that must not wait for the disk succeeds)."""
+#: The page-cache tests need Linux: posix_fadvise, mincore and /proc/self/fd.
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="page-cache advice is asked of the Linux kernel")
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC.mmap.restype = ctypes.c_void_p
+_LIBC.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_LIBC.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_LIBC.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
+
+
+def cached_share(path: Path) -> float:
+    """The share of ``path``'s pages in the page cache, asked of the kernel with mincore(2) (what fincore prints).
+
+    Mapping the file without touching it reads nothing. A read that must not wait (``RWF_NOWAIT``) is no probe: it
+    starts readahead, and on a fast virtual disk it sometimes succeeds on a page that was not cached.
+    """
+    size = path.stat().st_size
+    pages = -(-size // mmap.PAGESIZE)
     descriptor = os.open(path, os.O_RDONLY)
     try:
-        os.preadv(descriptor, [bytearray(4096)], 0, os.RWF_NOWAIT)
-        return True
-    except BlockingIOError:
-        return False
+        address = _LIBC.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, descriptor, 0)
+        if address in (None, ctypes.c_void_p(-1).value):
+            raise OSError(ctypes.get_errno(), "mmap failed", str(path))
+        try:
+            residency = ctypes.create_string_buffer(pages)
+            if _LIBC.mincore(address, size, residency) != 0:
+                raise OSError(ctypes.get_errno(), "mincore failed", str(path))
+            return sum(byte & 1 for byte in residency.raw) / pages
+        finally:
+            _LIBC.munmap(address, size)
     finally:
         os.close(descriptor)
 
 
-def test_uncached_chunks_leave_the_page_cache_once_on_disk(tmp_path: Path) -> None:
+def drops_pages(directory: Path) -> bool:
+    """Whether files in ``directory`` leave the page cache when asked (on tmpfs, for one, the cache is the file)."""
+    probe = directory / "probe"
+    probe.write_bytes(bytes(1 << 16))
+    os.sync()  # the steps the writer and the test below take: on disk, then dropped through a new descriptor
+    descriptor = os.open(probe, os.O_RDONLY)
+    try:
+        os.posix_fadvise(descriptor, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(descriptor)
+    try:
+        return cached_share(probe) == 0
+    finally:
+        probe.unlink()
+
+
+@pytest.fixture
+def disk_directory(tmp_path: Path) -> Iterator[Path]:
+    """A fresh directory whose filesystem can drop pages: pytest's own if it can, else one on disk.
+
+    pytest's temporary directory may sit on tmpfs, where no page ever leaves the cache; /var/tmp and the checkout
+    itself are on disk on the machines this project runs on.
+    """
+    for base in (tmp_path, Path("/var/tmp"), Path(__file__).resolve().parents[1]):
+        try:
+            directory = Path(tempfile.mkdtemp(prefix=".page-cache-test-", dir=base))
+        except OSError:
+            continue
+        if drops_pages(directory):
+            yield directory
+            shutil.rmtree(directory)
+            return
+        shutil.rmtree(directory)
+    pytest.skip("no filesystem here drops written-back pages from the cache (tmpfs everywhere?)")
+
+
+def write_six_chunks(directory: Path) -> tuple[dict[bool, list[Path]], list[np.ndarray]]:
+    """Six chunks written once kept in the cache and once not, synced after each; the chunk files, oldest first."""
     rng = np.random.default_rng(0)
     writers = {}
     for keep_cached in (True, False):
-        array = zarr.create_array(str(tmp_path / f"keep{keep_cached}"), shape=(6 * 64, 4096), chunks=(64, 4096),
+        array = zarr.create_array(str(directory / f"keep{keep_cached}"), shape=(6 * 64, 4096), chunks=(64, 4096),
                                   dtype="float32", compressors=None)
         writers[keep_cached] = ChunkFiles.for_array(array, keep_cached=keep_cached)
     chunks = [rng.standard_normal((64, 4096)).astype(np.float32) for _ in range(6)]
@@ -155,8 +220,37 @@ def test_uncached_chunks_leave_the_page_cache_once_on_disk(tmp_path: Path) -> No
         for files in writers.values():
             files.write(index, values)
         os.sync()  # on disk: the pages of older files are clean, so they can be dropped
-    written = {keep: sorted((tmp_path / f"keep{keep}" / "c").iterdir(), key=lambda p: int(p.name))
-               for keep in writers}
-    assert [in_page_cache(p / "0") for p in written[True]] == [True] * 6
-    assert [in_page_cache(p / "0") for p in written[False]] == [False] * (6 - DROP_AFTER) + [True] * DROP_AFTER
+    written = {keep: [directory / f"keep{keep}" / "c" / str(index) / "0" for index in range(6)] for keep in writers}
+    return written, chunks
+
+
+@linux_only
+def test_uncached_chunks_leave_the_page_cache_once_on_disk(disk_directory: Path) -> None:
+    written, chunks = write_six_chunks(disk_directory)
+    assert [cached_share(path) for path in written[True]] == [1.0] * 6
+    assert [cached_share(path) for path in written[False]] == [0.0] * (6 - DROP_AFTER) + [1.0] * DROP_AFTER
+    np.testing.assert_array_equal(zarr.open_array(str(disk_directory / "keepFalse"))[:], np.concatenate(chunks))
+
+
+@linux_only
+def test_uncached_chunks_are_flushed_when_written_and_dropped_later(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The calls behind the test above, checked on any filesystem (tmpfs included) by recording them."""
+    advised: list[tuple[str, int]] = []
+    real_fadvise = os.posix_fadvise
+
+    def record(descriptor: int, offset: int, length: int, advice: int) -> None:
+        advised.append((os.readlink(f"/proc/self/fd/{descriptor}"), advice))
+        real_fadvise(descriptor, offset, length, advice)
+
+    monkeypatch.setattr(os, "posix_fadvise", record)
+    written, chunks = write_six_chunks(tmp_path)
+    assert {advice for _, advice in advised} == {os.POSIX_FADV_DONTNEED}
+    # each uncached file once as it is written (under its temporary name), then once more DROP_AFTER files later
+    expected: list[str] = []
+    for index, path in enumerate(written[False]):
+        expected.append(f"{path}.partial")
+        if index >= DROP_AFTER:
+            expected.append(str(written[False][index - DROP_AFTER]))
+    assert [re.sub(r"\.[0-9a-f]{32}\.partial$", ".partial", path) for path, _ in advised] == expected
     np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "keepFalse"))[:], np.concatenate(chunks))
