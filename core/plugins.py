@@ -243,8 +243,12 @@ def parse_preset_file(path: str | Path, synth: str | None = None) -> ParseResult
     return result
 
 
-def iter_preset_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand files and folders (recursively, sorted, hidden files skipped) into a list of files."""
+def iter_preset_files(paths: Iterable[str | Path], exclude: Iterable[str | Path] = ()) -> list[Path]:
+    """Expand files and folders (recursively, sorted, hidden files skipped) into a list of files.
+
+    Files under a folder of ``exclude`` (a store being written inside its own presets folder) are left out.
+    """
+    skip = [Path(e).expanduser().resolve() for e in exclude]
     files: list[Path] = []
     for raw in paths:
         p = Path(raw).expanduser()
@@ -253,6 +257,8 @@ def iter_preset_files(paths: Iterable[str | Path]) -> list[Path]:
                                 if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)))
         else:
             files.append(p)
+    if skip:
+        files = [f for f in files if not any(f.resolve().is_relative_to(s) for s in skip)]
     return files
 
 

@@ -65,6 +65,8 @@ def register(app: typer.Typer) -> None:
             if not config_file.exists():
                 raise PatchflowError(f"{out}: nothing to resume (no config.json)")
             saved = TrainConfig.load(config_file).model_dump()
+            # The run resumes in the folder given, wherever it was started (a copied run must not write the original).
+            saved["out"] = str(out)
             for key, value in overrides.items():
                 target = saved
                 *parents, last = key.split(".")

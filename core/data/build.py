@@ -20,7 +20,6 @@ import gc
 import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 
 from ..errors import PatchflowError
+from ..locking import FolderLock
 from ..plugins import get_synth, iter_preset_files
 from ..presets import Preset
 from ..synth import RenderSettings, Synth
@@ -38,6 +38,7 @@ from .features import FeatureSettings, prepare
 from .render_stage import render_local, render_ray
 from .selection import choose_base_preset, load_base_preset, select_parameters
 from .splits import assign_splits, group_keys, mel_statistics
+from .outputs import check_writable_out, clear_store, folder_entries, refuse_foreign
 from .store import CHUNK_ROWS, FORMAT_VERSION, PresetStore, StoreError, create_layout, open_group, open_store
 
 BACKENDS = ("local", "ray")
@@ -86,9 +87,9 @@ def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, *, params: str, 
           features: FeatureSettings, limit: int | None, workers: int, seed: int, base_preset: str | None,
           meta: dict[str, Any], say: Callable[[str], None], progress: bool) -> None:
     table = synth.parameters
-    files = iter_preset_files(paths)
+    files = iter_preset_files(paths, exclude=[out])
     with _progress(progress, len(files), "reading presets", unit="files") as advance:
-        corpus = read_corpus(synth.id, paths, progress=lambda: advance(1))
+        corpus = read_corpus(synth.id, paths, progress=lambda: advance(1), exclude=[out])
     say(f"read {len(corpus.presets)} presets from {len(corpus.files)} files "
         f"({sum(f['stage'] == 'parse' for f in corpus.failures)} failures)")
     if not corpus.presets:
@@ -131,8 +132,7 @@ def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, *, params: str, 
                         "presets_skipped_by_parser": sum(1 for f in corpus.failures if "#" in f["source"]),
                         "parser_notes": dict(corpus.problems), "parser_warnings": dict(corpus.warnings),
                         "duplicates": int(duplicates), "limited_out": int(limited_out), "kept": len(rows)})
-    if out.exists():
-        shutil.rmtree(out)
+    clear_store(out)
     group = create_layout(out, meta, len(rows), len(names), len(pairs), settings, features)
     classes = np.full(native.shape, -1, dtype=np.int64)
     for j, spec in enumerate(learned):
@@ -246,37 +246,54 @@ def build_store(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise PatchflowError(f"preset path not found: {', '.join(missing)}")
-    files = iter_preset_files(paths)
+    check_writable_out(out, paths)
+    files = iter_preset_files(paths, exclude=[out])
     config = {"params": str(params), "settings": vars(settings), "features": features.to_json(), "limit": limit,
               "seed": seed, "split": split, "folds": folds, "group_by": group_by, "base_preset": base_preset,
               "paths": [str(p.resolve()) for p in paths], "format": FORMAT_VERSION}
     fingerprint = build_fingerprint(synth_obj.id, files, config)
     console = _console()
+    with FolderLock(out, "store") as lock:
+        if lock.stale_owner is not None:
+            console.print(lock.describe_stale())
+        return _build_locked(synth_obj, paths, out, params=params, settings=settings, features=features,
+                             limit=limit, workers=workers, seed=seed, split=split, folds=folds, group_by=group_by,
+                             base_preset=base_preset, backend=backend, progress=progress, overwrite=overwrite,
+                             config=config, fingerprint=fingerprint, started=started, say=console.print)
 
+
+def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, *, params: str, settings: RenderSettings,
+                  features: FeatureSettings, limit: int | None, workers: int, seed: int, split: str,
+                  folds: int | None, group_by: str, base_preset: str | None, backend: str, progress: bool,
+                  overwrite: bool, config: dict[str, Any], fingerprint: str, started: float,
+                  say: Callable[[str], None]) -> PresetStore:
+    """The build itself, run while this process holds the lock of ``out``."""
     needs_plan = True
-    if out.exists():
+    if folder_entries(out):
+        refuse_foreign(out)  # never replace what patchflow did not write, --overwrite or not
         try:
             existing = dict(open_group(out, "r").attrs["patchflow"])
         except StoreError:
             if not overwrite:
-                raise StoreError(f"{out} exists and is not a patchflow store; choose another --out or remove it")
+                raise StoreError(f"{out} holds an unfinished store whose options cannot be read; pass --overwrite "
+                                 f"to replace it, or choose another --out") from None
             existing = {}
         same = existing.get("fingerprint") == fingerprint
         if existing and not same and not overwrite:
             raise StoreError(f"{out} holds a store built with other options or input files; "
                              f"use another --out, or --overwrite to replace it")
         if same and existing.get("status") == "complete":
-            console.print(f"{out} is already built with these options")
+            say(f"{out} is already built with these options")
             return open_store(out)
         needs_plan = not (same and existing.get("plan_complete"))
         if not needs_plan:
-            console.print(f"resuming the build of {out}")
+            say(f"resuming the build of {out}")
 
     timing: dict[str, Any] = {}
     if needs_plan:
         _plan(synth_obj, paths, out, params=str(params), settings=settings, features=features, limit=limit,
               workers=workers, seed=seed, base_preset=base_preset,
-              meta={"fingerprint": fingerprint, "build": config}, say=console.print, progress=progress)
+              meta={"fingerprint": fingerprint, "build": config}, say=say, progress=progress)
         timing["plan_s"] = round(time.perf_counter() - started, 3)
 
     store = PresetStore(out)

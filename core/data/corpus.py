@@ -37,12 +37,14 @@ class Corpus:
     warnings: Counter = field(default_factory=Counter)
 
 
-def read_corpus(synth_id: str, paths: Iterable[str | Path], progress: Any = None) -> Corpus:
+def read_corpus(synth_id: str, paths: Iterable[str | Path], progress: Any = None,
+                exclude: Iterable[str | Path] = ()) -> Corpus:
     """Parse every preset file under ``paths`` (files or folders) with the parsers registered for ``synth_id``.
 
     A file no parser can read is listed in :attr:`Corpus.failures` with the parser's reason; nothing raises.
+    Files under a folder of ``exclude`` are not read (see :func:`patchflow.plugins.iter_preset_files`).
     """
-    corpus = Corpus(files=iter_preset_files(paths))
+    corpus = Corpus(files=iter_preset_files(paths, exclude))
     for path in corpus.files:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

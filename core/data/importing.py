@@ -11,14 +11,15 @@ unusable row; usable rows form the ``test`` split.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import PatchflowError
+from ..locking import FolderLock
 from .features import log_mel
+from .outputs import check_writable_out, clear_store, folder_entries, refuse_foreign
 from .render import SILENCE_PEAK
 from .store import CHUNK_ROWS, EXCLUDED, SPLIT_CODES, PresetStore, StoreError, create_layout, open_group, open_store
 
@@ -106,10 +107,18 @@ def import_audio(folder: str | Path, like: str | Path | PresetStore, out: str | 
         raise AudioImportError(f"gain must be 'peak' or 'none', got {gain!r}")
     reference = like if isinstance(like, PresetStore) else open_store(like)
     folder, out = Path(folder).expanduser(), Path(out).expanduser()
-    if out.exists():
-        if not overwrite:
-            raise StoreError(f"{out} exists; choose another --out or pass --overwrite")
-        shutil.rmtree(out)
+    check_writable_out(out, [folder, reference.path])
+    with FolderLock(out, "store"):
+        if folder_entries(out):
+            refuse_foreign(out)  # only ever replace a store patchflow wrote
+            if not overwrite:
+                raise StoreError(f"{out} exists; choose another --out or pass --overwrite")
+            clear_store(out)
+        return _import_locked(folder, reference, out, gain)
+
+
+def _import_locked(folder: Path, reference: PresetStore, out: Path, gain: str) -> PresetStore:
+    """The import itself, run while this process holds the lock of ``out``."""
     files = find_audio_files(folder)
     if not files:
         raise AudioImportError(f"{folder}: no audio files ({', '.join(AUDIO_SUFFIXES)})")

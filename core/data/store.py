@@ -56,6 +56,9 @@ FORMAT_VERSION = 1
 #: Split codes of the ``split`` array.
 SPLIT_CODES = {"train": 0, "valid": 1, "test": 2}
 EXCLUDED = -1
+#: The arrays of a store, in layout order: with ``zarr.json``, the only entries a store's folder holds.
+ARRAY_NAMES = ("audio", "mel", "params", "native", "classes", "tags", "names", "sources", "peak", "ok", "error",
+               "split", "fold", "chunk_done")
 
 
 class StoreError(PatchflowError):
@@ -70,9 +73,13 @@ def _zarr():
 
 def create_layout(path: str | Path, meta: dict[str, Any], n_rows: int, n_params: int, n_tags: int,
                   render: RenderSettings, features: FeatureSettings) -> Any:
-    """Create an empty store with every array allocated (overwriting ``path``); returns the zarr group."""
+    """Create an empty store with every array allocated in ``path``; returns the zarr group.
+
+    ``path`` must be missing or hold no store (see :func:`patchflow.data.outputs.clear_store`): nothing else in
+    the folder is touched, its lock file included.
+    """
     zarr = _zarr()
-    group = zarr.open_group(str(path), mode="w")
+    group = zarr.open_group(str(path), mode="a")
     samples = render.num_samples
     frames = features.frames(samples)
     rows = max(n_rows, 0)

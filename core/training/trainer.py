@@ -19,6 +19,7 @@ from torch import nn
 
 from ..data.loader import make_loader
 from ..data.store import PresetStore, open_store
+from ..locking import FolderLock
 from ..model import SynthModel
 from ..models import build_model
 from .config import TrainConfig
@@ -122,6 +123,18 @@ class Trainer:
         if config.num_threads is not None:
             torch.set_num_threads(config.num_threads)
         self.ctx, self.device = init_distributed(config.device)
+        # One writer per run directory: the main process holds its lock until the run ends (see train()).
+        self.lock = FolderLock(self.run_dir, "run directory") if self.ctx.is_main else None
+        if self.lock is not None:
+            self.lock.acquire()
+        try:
+            self._setup(config, resume)
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()
+            raise
+
+    def _setup(self, config: TrainConfig, resume: bool) -> None:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise TrainingError(f"device {config.device!r} asked for, but CUDA is not available here")
         self.store = open_store(self._store_location(config, resume))
@@ -365,5 +378,8 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[Step
         trainer = Trainer(config, resume=resume, callbacks=callbacks)
         return trainer.run()
     finally:
-        if trainer is not None and trainer.ctx.distributed:
-            shutdown_distributed()
+        if trainer is not None:
+            if trainer.lock is not None:
+                trainer.lock.release()
+            if trainer.ctx.distributed:
+                shutdown_distributed()
