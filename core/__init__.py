@@ -13,8 +13,9 @@ from .errors import (
 )
 from .hookspecs import hookimpl
 from .parameters import ParameterKind, ParameterSpec, ParameterTable
-from .plugins import get_synth, parse_preset_file, write_presets
+from .preset_files import parse_preset_file, write_presets
 from .presets import ParseProblem, ParseResult, Preset, PresetSource
+from .registries import get_synth
 from .synth import RenderSettings, Synth
 
 __version__ = "0.1.0"

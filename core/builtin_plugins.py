@@ -22,8 +22,8 @@ from pydantic import ValidationError
 
 from .errors import PresetFormatError
 from .hookspecs import hookimpl
-from .plugins import ANY_SYNTH
 from .presets import ParseProblem, ParseResult, Preset, PresetSource
+from .registries import ANY_SYNTH
 
 JSON_FORMAT = "patchflow-json"
 

@@ -17,6 +17,7 @@ from patchflow import PluginError, UnknownSynthError, get_synth, hookimpl, hooks
 from patchflow.plugins import (
     ENV_PLUGINS,
     installed_plugins,
+    plugin_problems,
     preset_parsers,
     register_plugin,
     reset,
@@ -176,11 +177,13 @@ def test_wrong_registrations_are_refused(fresh_registry) -> None:
         register("not a parser")
 
     register_plugin(SimpleNamespace(register_preset_parsers=register_preset_parsers), name="bad-parser")
-    try:
-        with pytest.raises(PluginError, match="does not implement PresetParser"):
-            preset_parsers()
+    try:  # the plugin is left out and reported; the other parsers keep working
+        assert "dx7-sysex" in [p.name for p in preset_parsers()]
+        [problem] = [p for p in plugin_problems() if p.plugin == "bad-parser"]
+        assert problem.hook == "register_preset_parsers" and "does not implement PresetParser" in problem.error
     finally:
         unregister_plugin("bad-parser")
+    assert not [p for p in plugin_problems() if p.plugin == "bad-parser"]
 
 
 def test_every_hook_is_documented() -> None:

@@ -23,9 +23,9 @@ def _register_builtin_commands() -> None:
 
 
 def _register_plugin_commands() -> None:
-    from ..plugins import plugin_manager
+    from ..registries import add_commands
 
-    plugin_manager().hook.register_commands(cli=app)
+    add_commands(app)
 
 
 _register_builtin_commands()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from .app import console, friendly_errors
 
@@ -29,6 +31,8 @@ def register(app: typer.Typer) -> None:
         files = write_adapter(name, target, display_name=display_name, overwrite=force)
         for path in files:
             console.print(f"  wrote {path}", highlight=False)
+        install = escape(shlex.quote(f"{target}[test]"))  # the template's [test] extra brings pytest
+        tests = escape(shlex.quote(str(target)))
         console.print(f"\nAdapter [bold]{names.dist}[/] for synth [bold]{names.synth_id}[/] written to {target}.\n"
-                      f"Next: pip install -e {target}  then  patchflow synths  and  pytest {target}",
-                      highlight=False)
+                      f"Next: pip install -e {install}  then  patchflow synths  and  pytest {tests}",
+                      highlight=False, soft_wrap=True)

@@ -16,6 +16,8 @@ presets_app = typer.Typer(help="Read and inspect preset files.", no_args_is_help
 
 #: Folders with more files than this get a progress bar.
 PROGRESS_FROM = 50
+PARSER_HELP = ("Read with the preset parser of this name only (see `patchflow synths`); for files that several "
+               "parsers recognise.")
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +30,7 @@ def register(app: typer.Typer) -> None:
 def inspect(
     paths: list[Path] = typer.Argument(..., help="Preset files or folders (searched recursively)."),
     synth: str = typer.Option(None, help="Only use parsers of this synth."),
+    parser: str = typer.Option(None, "--parser", help=PARSER_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print every preset and problem as JSON."),
     values: bool = typer.Option(False, "--values", help="Show every parameter value of each preset."),
     summary: bool = typer.Option(False, "--summary",
@@ -36,7 +39,8 @@ def inspect(
 ) -> None:
     """Parse preset files and show their presets, tags and problems as a table."""
     files = _files(paths)
-    results, failures = read_all(files, synth, show_progress=not as_json and len(files) > PROGRESS_FROM)
+    results, failures = read_all(files, synth, show_progress=not as_json and len(files) > PROGRESS_FROM,
+                                 parser=parser)
     totals = summarise(results, failures)
     if as_json:
         payload = {"summary": totals, "unreadable": failures}
@@ -61,14 +65,8 @@ def inspect(
             for preset in result.presets:
                 console.print(f"[bold]{preset.name}[/] ({preset.source})")
                 console.print(", ".join(f"{k}={v:g}" for k, v in preset.values.items()), soft_wrap=True)
-    for result in results:
-        for problem in result.problems:
-            where = problem.path if problem.index is None else f"{problem.path}#{problem.index}"
-            err_console.print(f"[yellow]{problem.kind}[/] {where}: {problem.message} -> {problem.action}",
-                              highlight=False, soft_wrap=True)
-    for failure in failures:
-        err_console.print(f"[red]unreadable[/] {failure['path']}: {failure['reason']}", highlight=False,
-                          soft_wrap=True)
+    _print_problems(results)
+    _print_failures(failures)
     console.print(f"{totals['files_read']} files read, {totals['files_unreadable']} unreadable, "
                   f"{totals['presets']} presets, {totals['distinct']} distinct, "
                   f"{totals['problems']} problems reported")
@@ -81,15 +79,15 @@ def convert(
     out: Path = typer.Option(..., "--out", "-o",
                              help="File to write; its suffix picks the format (.syx, .preset.json...)."),
     synth: str = typer.Option(None, help="Only read presets of this synth (needed when files mix synths)."),
+    parser: str = typer.Option(None, "--parser", help=PARSER_HELP),
 ) -> None:
     """Read presets and write them all to one file in another format (e.g. a DX7 bank to JSON and back)."""
     from ..errors import PatchflowError
-    from ..plugins import write_presets
+    from ..preset_files import SEVERAL_PARSERS, write_presets
 
-    results, failures = read_all(_files(paths), synth)
-    for failure in failures:
-        err_console.print(f"[red]unreadable[/] {failure['path']}: {failure['reason']}", highlight=False,
-                          soft_wrap=True)
+    results, failures = read_all(_files(paths), synth, parser=parser)
+    _print_problems(results, kinds={SEVERAL_PARSERS})
+    _print_failures(failures)
     presets = [preset for result in results for preset in result.presets]
     if not presets:
         raise PatchflowError("no preset could be read")
@@ -101,8 +99,24 @@ def convert(
     console.print(f"Wrote {len(presets)} presets to {written}")
 
 
+def _print_problems(results, kinds: set[str] | None = None) -> None:
+    for result in results:
+        for problem in result.problems:
+            if kinds is not None and problem.kind not in kinds:
+                continue
+            where = problem.path if problem.index is None else f"{problem.path}#{problem.index}"
+            err_console.print(f"[yellow]{problem.kind}[/] {where}: {problem.message} -> {problem.action}",
+                              highlight=False, soft_wrap=True)
+
+
+def _print_failures(failures) -> None:
+    for failure in failures:
+        err_console.print(f"[red]unreadable[/] {failure['path']}: {failure['reason']}", highlight=False,
+                          soft_wrap=True)
+
+
 def _files(paths: list[Path]) -> list[Path]:
-    from ..plugins import iter_preset_files
+    from ..preset_files import iter_preset_files
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
@@ -113,23 +127,27 @@ def _files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def read_all(files: list[Path], synth: str | None = None, show_progress: bool = False):
+def read_all(files: list[Path], synth: str | None = None, show_progress: bool = False, parser: str | None = None):
     """Parse every file; return the results and, for files nothing could be read from, ``{"path", "reason"}``.
 
     Args:
         files: Preset files.
         synth: Only use parsers of this synth.
         show_progress: Show a progress bar on the console.
+        parser: Read every file with the parser of this name (files it does not recognise are unreadable).
+
+    Raises:
+        PluginError: No parser named ``parser`` is installed.
     """
     from ..errors import PresetFormatError
-    from ..plugins import parse_preset_file
+    from ..preset_files import parse_preset_file
 
     results, failures = [], []
     with Progress(console=err_console, disable=not show_progress, transient=True) as progress:
         task = progress.add_task("reading presets", total=len(files))
         for path in files:
             try:
-                results.append(parse_preset_file(path, synth))
+                results.append(parse_preset_file(path, synth, parser=parser))
             except PresetFormatError as exc:
                 failures.append({"path": str(path), "reason": _reason(exc, path)})
             progress.advance(task)
