@@ -33,7 +33,6 @@ from ..errors import PatchflowError
 from ..parameters import ParameterTable
 from ..plugins import get_synth
 from ..synth import RenderSettings, Synth
-from .chunk_files import ChunkFiles
 from .features import log_mel, log_mel_into
 from .render import SynthPool, render_rows_into
 from .store import CHUNK_ROWS, PresetStore, open_group
@@ -43,9 +42,6 @@ from .store import CHUNK_ROWS, PresetStore, open_group
 RENDERERS_PER_WRITER = 4
 #: Arrays a chunk writes, in order; ``chunk_done`` comes last.
 CHUNK_ARRAYS = ("audio", "mel", "peak", "ok", "error", "chunk_done")
-#: Arrays whose chunks leave the page cache once written back (see :mod:`patchflow.data.chunk_files`): audio is
-#: written once and rarely read again, while training reads the log-mels epoch after epoch.
-UNCACHED = ("audio",)
 
 
 class RowValues:
@@ -84,35 +80,21 @@ class RenderedChunk:
 
 
 class ChunkArrays:
-    """The store's per-row arrays, opened once for writing whole chunks.
+    """The store's per-row arrays, opened once for writing whole chunks through zarr.
 
-    Whole chunks are encoded and written by the calling thread (:class:`~patchflow.data.chunk_files.ChunkFiles`:
-    the files zarr would write, without its event loop and thread pool); the short last chunk, and any array whose
-    codecs that module does not know, go through zarr. zarr's arrays are opened with ``write_empty_chunks``: it
-    otherwise compares every chunk with the fill value before writing it, which for a 22 MB audio chunk costs as
-    much as compressing it.
+    The arrays are opened with ``write_empty_chunks``: zarr otherwise compares every chunk with the fill value before
+    writing it, which for a 22 MB audio chunk costs as much as compressing it.
     """
 
-    def __init__(self, path: Path, *, direct: bool = True) -> None:
+    def __init__(self, path: Path) -> None:
         group = open_group(path, "r+")
         self._arrays = {name: group[name].with_config({"write_empty_chunks": True}) for name in CHUNK_ARRAYS}
-        self._files = {name: ChunkFiles.for_array(array, keep_cached=name not in UNCACHED) if direct else None
-                       for name, array in self._arrays.items()}
-
-    @property
-    def direct(self) -> list[str]:
-        """The arrays whose whole chunks are written directly."""
-        return [name for name, files in self._files.items() if files is not None]
 
     def _put(self, name: str, index: int, values: np.ndarray) -> None:
         """Write ``values`` from the first row of chunk ``index`` of array ``name``."""
-        files = self._files[name]
-        if files is not None and files.fits(values):
-            files.write(index, values)
-        else:
-            array = self._arrays[name]
-            start = index * array.chunks[0]
-            array[start:start + len(values)] = values
+        array = self._arrays[name]
+        start = index * array.chunks[0]
+        array[start:start + len(values)] = values
 
     def write(self, chunk: RenderedChunk) -> None:
         """Write every array of ``chunk``, then mark it done (a chunk marked done is complete on disk)."""
