@@ -9,7 +9,7 @@ PRESETS ?=
 DEMO_OUT ?= demo-output
 # torch first, pinned: this release is available locally as a CPU build; anything else pulls a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
-SETUP_INPUTS := pyproject.toml adapters/dexed/pyproject.toml adapters/diva/pyproject.toml Makefile
+SETUP_INPUTS := pyproject.toml adapters/dexed/pyproject.toml adapters/vst3/pyproject.toml adapters/diva/pyproject.toml Makefile
 STAMP := $(VENV)/.patchflow-installed
 
 # The project's own VST3 test instrument (tests/vst3-instrument), built with Debian's JUCE into a git-ignored folder.
@@ -31,7 +31,7 @@ $(STAMP): $(SETUP_INPUTS)
 	@echo "Installing into $(VENV) (log: $(VENV)/install.log)"
 	@{ $(PIP) install --upgrade pip && \
 	   $(PIP) install "$(TORCH_SPEC)" && \
-	   $(PIP) install -e ".[dev,ray]" -e ./adapters/dexed -e ./adapters/diva; \
+	   $(PIP) install -e ".[dev,ray]" -e ./adapters/dexed -e ./adapters/vst3 -e ./adapters/diva; \
 	 } > $(VENV)/install.log 2>&1 || { tail -n 40 $(VENV)/install.log; echo "set-up failed; see $(VENV)/install.log"; exit 1; }
 	@touch $@
 

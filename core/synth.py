@@ -76,25 +76,15 @@ class Synth(ABC):
                                                                      self.parameters.defaults().tolist())))
 
     @abstractmethod
-    def render(
-        self,
-        preset: Preset,
-        note: int = 60,
-        velocity: int = 100,
-        note_seconds: float = 3.0,
-        total_seconds: float = 4.0,
-        sample_rate: int = 22050,
-    ) -> np.ndarray:
-        """Play one note with ``preset`` and return mono float32 audio of ``total_seconds * sample_rate`` samples.
+    def render(self, preset: Preset, settings: RenderSettings) -> np.ndarray:
+        """Play one note with ``preset`` as ``settings`` say: mono float32 audio of ``settings.num_samples`` samples.
+
+        ``settings`` is already valid (:class:`RenderSettings` checks its fields when it is made), so an adapter
+        only plays it.
 
         Raises:
             RenderError: The synth cannot render this preset.
         """
-
-    def render_with(self, preset: Preset, settings: RenderSettings) -> np.ndarray:
-        """:meth:`render` with a :class:`RenderSettings`."""
-        return self.render(preset, settings.note, settings.velocity, settings.note_seconds,
-                           settings.total_seconds, settings.sample_rate)
 
     def render_vectors(self, native: np.ndarray, settings: RenderSettings) -> Iterator[np.ndarray | RenderError]:
         """Play one note per row of native values: the dataset builder's way of rendering.
@@ -107,7 +97,7 @@ class Synth(ABC):
             For each row, in order, its audio (as :meth:`render` returns it) or the :class:`RenderError` that row
             raised: one bad row never stops the others.
 
-        The default builds a :class:`Preset` per row and calls :meth:`render_with`. Adapters whose engine takes
+        The default builds a :class:`Preset` per row and calls :meth:`render`. Adapters whose engine takes
         arrays override it to skip the preset objects; the override must give the same audio (the adapter test
         suite checks it).
         """
@@ -122,7 +112,7 @@ class Synth(ABC):
                 continue
             preset = Preset(synth=self.id, name=f"row {i}", values=dict(zip(names, row.tolist())))
             try:
-                yield self.render_with(preset, settings)
+                yield self.render(preset, settings)
             except RenderError as exc:
                 yield exc
             except PatchflowError as exc:  # a preset the synth rejects is a row it cannot render

@@ -60,7 +60,7 @@ def test_match_a_rendered_test_sound(tiny_run, small_dexed_store, tmp_path):
     table = store.parameters
     assert table.to_normalised(preset.vector(table)) == pytest.approx(
         table.to_normalised(np.array([summary["candidates"][0]["values"][n] for n in table.names])))
-    audio = patchflow.get_synth("dexed").render_with(preset, store.render_settings)
+    audio = patchflow.get_synth("dexed").render(preset, store.render_settings)
     assert np.abs(audio).max() > 1e-3
     written, rate = soundfile.read(out / "match.wav")
     assert rate == store.render_settings.sample_rate and len(written) == store.render_settings.num_samples

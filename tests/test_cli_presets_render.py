@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+import typer
 from typer.testing import CliRunner
 
 from patchflow.cli import app
@@ -86,6 +87,10 @@ def test_render_writes_a_wav(rom1: Path, tmp_path: Path) -> None:
     (["render", "moog", "{bank}", "--out", "{out}"], "unknown synth 'moog'; installed synths: "),
     (["render", "dexed", "{empty}", "--out", "{out}"], "empty file"),
     (["render", "dexed", "{bank}", "--index", "40", "--out", "{out}"], "no readable preset at index 40"),
+    (["render", "dexed", "{bank}", "--out", "{out}", "--note-seconds", "5"],
+     "bad render settings: need 0 < note_seconds <= total_seconds"),
+    (["dataset", "build", "{bank}", "--synth", "dexed", "--out", "{out}", "--note", "200"],
+     "bad render settings: note must be a MIDI note 0-127"),
 ])
 def test_render_errors_exit_1_without_traceback(arguments: list[str], message: str, rom1: Path,
                                                 broken_files: list[Path], tmp_path: Path) -> None:
@@ -94,6 +99,20 @@ def test_render_errors_exit_1_without_traceback(arguments: list[str], message: s
     assert result.exit_code == 1, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_render_and_dataset_build_share_the_render_options() -> None:
+    def options(*command: str) -> list[tuple[str, object, str]]:
+        click_command = typer.main.get_command(app).get_command(None, command[0])
+        for name in command[1:]:
+            click_command = click_command.get_command(None, name)
+        return [(p.name, p.default, p.help) for p in click_command.params
+                if p.name in {"note", "velocity", "note_seconds", "total_seconds", "sample_rate"}]
+
+    render = options("render")
+    assert [name for name, _, _ in render] == ["note", "velocity", "note_seconds", "total_seconds", "sample_rate"]
+    assert [default for _, default, _ in render] == [60, 100, 3.0, 4.0, 22050]
+    assert options("dataset", "build") == render
 
 
 def test_real_executable_reports_errors_cleanly(rom1: Path, tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ def test_rows_rerender_exactly_from_their_presets(small_dexed_store) -> None:
     for i in (0, 137, 299):
         preset = store.preset(i)
         assert preset.name == store.names[i]
-        np.testing.assert_array_equal(synth.render_with(preset, store.render_settings), store.audio(i))
+        np.testing.assert_array_equal(synth.render(preset, store.render_settings), store.audio(i))
         for name in synth.parameters.names:  # non-learned parameters come from the base preset
             if name not in store.parameters:
                 assert preset.values[name] == store.base_preset.values[name]

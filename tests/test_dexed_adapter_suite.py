@@ -32,8 +32,8 @@ class SilentSynth(Synth):
         return [ParameterSpec(name="level", low=0, high=10, step=1, default=5),
                 ParameterSpec(name="cutoff", low=20.0, high=20000.0, default=1000.0)]
 
-    def render(self, preset, note=60, velocity=100, note_seconds=3.0, total_seconds=4.0, sample_rate=22050):
-        return np.zeros(int(round(total_seconds * sample_rate)), dtype=np.float32)
+    def render(self, preset, settings):
+        return np.zeros(settings.num_samples, dtype=np.float32)
 
 
 def test_the_suite_catches_broken_adapters() -> None:

@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 import patchflow
 from patchflow import ParameterKind, Preset, UnknownParameterError
-from patchflow_diva.config import ConfigError
 from patchflow_diva.midi import DEFAULT_PARAMETER_CCS, load_midi_mapping
 from patchflow_diva.parameters import (
     PAPER_PARAMETER_SETS,
@@ -22,6 +21,7 @@ from patchflow_diva.parameters import (
     parameter_set,
 )
 from patchflow_diva.tags import TAG_PAIRS, tag_pair_vector, tag_pairs
+from patchflow_vst3 import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,7 @@ def test_the_doctest_blocks_of_the_pages_pass(built_docs, tmp_path):
 def _public_modules() -> list[str]:
     packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
     names: set[str] = set()
-    for package in [*packages, "patchflow_dexed", "patchflow_diva"]:
+    for package in [*packages, "patchflow_dexed", "patchflow_vst3", "patchflow_diva"]:
         names.add(package)
         try:  # a module that fails to import fails its own test below, not the collection of this file
             module = importlib.import_module(package)

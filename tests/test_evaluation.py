@@ -57,7 +57,7 @@ def test_rerendering_the_targets_parameters_reproduces_the_targets(small_dexed_s
     rows = store.split_indices("test")[:3]
     params = np.asarray(store.array("params").get_orthogonal_selection((rows, slice(None))), dtype=np.float64)
     synth = patchflow.get_synth(store.synth_id)
-    audio = np.stack([synth.render_with(p, store.render_settings)
+    audio = np.stack([synth.render(p, store.render_settings)
                       for p in presets_from_normalised(store.base_preset, store.parameters, params)])
     spec = M.SpectrogramSettings.from_features(store.features, store.render_settings.sample_rate)
     targets = M.magnitude_mel(np.stack([store.audio(int(i)) for i in rows]), spec)

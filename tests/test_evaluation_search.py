@@ -30,7 +30,7 @@ def table():
 
 def test_threads_render_what_one_synth_renders(bank):
     synth = patchflow.get_synth("dexed")
-    serial = np.stack([synth.render_with(p, SHORT) for p in bank[:6]])
+    serial = np.stack([synth.render(p, SHORT) for p in bank[:6]])
     with ParallelRenderer(lambda: patchflow.get_synth("dexed"), SHORT, workers=2) as renderer:
         threaded = renderer.render(bank[:6])
     assert threaded.shape == (6, SHORT.num_samples)

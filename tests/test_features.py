@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from patchflow import get_synth
+from patchflow import RenderSettings, get_synth
 from patchflow.data.features import FeatureSettings, _log_mel_batched, log_mel, log_mel_into
 
 #: Agreement with librosa, in dB, on bins above -80 dB.
@@ -29,7 +29,7 @@ def dexed_clips() -> np.ndarray:
     variants = [base,
                 base.model_copy(update={"values": {**base.values, "algorithm": 4.0, "feedback": 7.0}}),
                 base.model_copy(update={"values": {**base.values, "op2_output_level": 40.0, "transpose": 36.0}})]
-    return np.stack([synth.render(p) for p in variants])
+    return np.stack([synth.render(p, RenderSettings()) for p in variants])
 
 
 def test_matches_librosa_on_real_renders(dexed_clips: np.ndarray) -> None:

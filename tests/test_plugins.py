@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from patchflow import PluginError, UnknownSynthError, get_synth, hookimpl, hookspecs
+from patchflow import PluginError, RenderSettings, UnknownSynthError, get_synth, hookimpl, hookspecs
 from patchflow.plugins import (
     ENV_PLUGINS,
     installed_plugins,
@@ -42,10 +42,10 @@ class ToySynth(Synth):
     def parameter_specs(self):
         return [ParameterSpec(name="gain", low=0, high=1, default=0.5)]
 
-    def render(self, preset, note=60, velocity=100, note_seconds=3.0, total_seconds=4.0, sample_rate=22050):
-        t = np.arange(int(round(total_seconds * sample_rate))) / sample_rate
+    def render(self, preset, settings):
+        t = np.arange(settings.num_samples) / settings.sample_rate
         gain = preset.values.get("gain", 0.5)
-        return (gain * np.sin(2 * np.pi * 440 * 2 ** ((note - 69) / 12) * t)).astype(np.float32)
+        return (gain * np.sin(2 * np.pi * 440 * 2 ** ((settings.note - 69) / 12) * t)).astype(np.float32)
 
 
 @hookimpl
@@ -129,7 +129,8 @@ def test_plugin_filter_and_broken_plugins(toy_site: Path, monkeypatch: pytest.Mo
     assert rows["toysine"].distribution == "patchflow-toysine" and rows["toysine"].version == "1.2.3"
     assert rows["toysine"].error == "" and "needs libfoo" in rows["broken"].error
     assert list(synth_classes()) == ["toysine"]
-    audio = get_synth("toysine").render(get_synth("toysine").default_preset(), total_seconds=0.5, note_seconds=0.5)
+    audio = get_synth("toysine").render(get_synth("toysine").default_preset(),
+                                        RenderSettings(total_seconds=0.5, note_seconds=0.5))
     assert audio.shape == (11025,) and audio.max() > 0.4
 
 

@@ -15,13 +15,14 @@ import numpy as np
 import pytest
 
 import patchflow
-from patchflow import ParameterKind, Preset, RenderError, UnknownParameterError
+from patchflow import ParameterKind, Preset, RenderSettings, UnknownParameterError
 from patchflow.plugins import reset as reset_plugins
 from patchflow_diva.synth import DivaSynth
-from patchflow_diva.vst3 import InstrumentNotFoundError, Vst3Synth, configured_plugins, on_host_thread
+from patchflow_vst3 import InstrumentNotFoundError, Vst3Synth, configured_plugins, on_host_thread
 from vst3_test_instrument import instrument_path
 
 SR = 22050
+ONE_SECOND = RenderSettings(note_seconds=0.75, total_seconds=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,8 @@ def registered(instrument: Path):
 
 def render(synth: Vst3Synth, seconds: float = 1.0, **values: float) -> np.ndarray:
     preset = Preset(synth=synth.id, values={name.replace("__", ": "): v for name, v in values.items()})
-    return synth.render(preset, note=57, note_seconds=seconds * 0.75, total_seconds=seconds, sample_rate=SR)
+    return synth.render(preset, RenderSettings(note=57, note_seconds=seconds * 0.75, total_seconds=seconds,
+                                               sample_rate=SR))
 
 
 def centroid(audio: np.ndarray) -> float:
@@ -98,8 +100,8 @@ def test_render_is_mono_float32_of_the_requested_length_and_matches_the_stereo_m
                             duration=1.0, sample_rate=SR, num_channels=2, buffer_size=8192, reset=True)
     assert stereo.shape == (2, SR)
     np.testing.assert_allclose(audio, stereo.mean(axis=0), atol=1e-7)
-    silent_tail = synth.render(Preset(synth=synth.id, values={"ENV1: Release": 0.0}), note_seconds=0.25,
-                               total_seconds=1.0, sample_rate=SR)
+    silent_tail = synth.render(Preset(synth=synth.id, values={"ENV1: Release": 0.0}),
+                               RenderSettings(note_seconds=0.25, total_seconds=1.0, sample_rate=SR))
     assert np.abs(silent_tail[int(0.5 * SR):]).max() < 1e-6, "the note stops after its release"
 
 
@@ -148,15 +150,16 @@ def test_rendering_is_deterministic_and_leaks_no_state(synth):
 
 
 def test_bad_render_requests_are_clear_errors(synth):
-    with pytest.raises(RenderError, match="note"):
-        synth.render(Preset(synth=synth.id), note=200)
-    with pytest.raises(RenderError, match="note_seconds"):
-        synth.render(Preset(synth=synth.id), note_seconds=5.0, total_seconds=1.0)
+    """The settings refuse them when they are made, so no bad request reaches the plugin."""
+    with pytest.raises(ValueError, match="note"):
+        synth.render(Preset(synth=synth.id), RenderSettings(note=200))
+    with pytest.raises(ValueError, match="note_seconds"):
+        synth.render(Preset(synth=synth.id), RenderSettings(note_seconds=5.0, total_seconds=1.0))
 
 
 def test_missing_or_broken_plugins_are_clear_errors(tmp_path):
     with pytest.raises(InstrumentNotFoundError, match="not found"):
-        Vst3Synth(tmp_path / "Nope.vst3").render(Preset(synth="vst3"))
+        Vst3Synth(tmp_path / "Nope.vst3").render(Preset(synth="vst3"), RenderSettings())
     fake = tmp_path / "Fake.vst3"
     fake.write_text("not a plugin")
     with pytest.raises(InstrumentNotFoundError, match="cannot load"):
@@ -183,13 +186,12 @@ def test_registered_synth_renders_json_presets(registered, tmp_path):
     path = patchflow.write_presets(presets, tmp_path / "two.preset.json")
     read = patchflow.parse_preset_file(path).presets
     assert [p.values for p in read] == [p.values for p in presets]
-    dark, bright = (synth.render(p, total_seconds=1.0, note_seconds=0.75) for p in read)
+    dark, bright = (synth.render(p, ONE_SECOND) for p in read)
     assert centroid(bright) > centroid(dark)
 
 
 def test_a_dataset_builds_from_json_presets_of_the_instrument(registered, tmp_path):
     from patchflow.data.build import build_store
-    from patchflow.synth import RenderSettings
 
     rng = np.random.default_rng(3)
     table = patchflow.get_synth(registered).parameters
@@ -204,7 +206,7 @@ def test_a_dataset_builds_from_json_presets_of_the_instrument(registered, tmp_pa
     names.write_text("\n".join(learned) + "\n")
     settings = RenderSettings(note=60, note_seconds=0.5, total_seconds=0.75)
     store = build_store(registered, [corpus], tmp_path / "store.zarr", params=str(names), settings=settings,
-                        workers=1, progress=False)
+                        workers=1)
     assert store.synth_id == registered and store.parameters.names == learned
     assert len(store) == 12 and bool(np.all(store.ok))
     assert list(store.tag_pairs) == ["Bright/Dark"]
@@ -216,15 +218,15 @@ def test_a_dataset_builds_from_json_presets_of_the_instrument(registered, tmp_pa
 def test_diva_synth_drives_the_instrument_with_real_h2p_presets(instrument, diva_dir):
     diva = DivaSynth(instrument)
     preset = patchflow.parse_preset_file(diva_dir / "presets" / "instatetragrammaton" / "Bellatrix.h2p").presets[0]
-    audio = diva.render(preset, total_seconds=1.0, note_seconds=0.75)
+    audio = diva.render(preset, ONE_SECOND)
     assert len(diva.bindings()) == 8 and "VCF1: Model" in diva.missing_parameters
     assert len(diva.missing_parameters) == 281 - 8
     assert diva.plugin.vcf1_frequency == pytest.approx(preset.values["VCF1: Frequency"], abs=0.01)
     assert diva.plugin.osc_tune1 == pytest.approx(preset.values["OSC: Tune1"], abs=0.01)
     darker = preset.model_copy(update={"values": {**preset.values, "VCF1: Frequency": 30.0}})
-    assert centroid(diva.render(darker, total_seconds=1.0, note_seconds=0.75)) < centroid(audio)
+    assert centroid(diva.render(darker, ONE_SECOND)) < centroid(audio)
     with pytest.raises(UnknownParameterError):
-        diva.render(Preset(synth="diva", values={"VCF1: Frequncy": 1.0}))
+        diva.render(Preset(synth="diva", values={"VCF1: Frequncy": 1.0}), RenderSettings())
 
 
 def test_diva_without_the_plugin_still_reads_and_explains(tmp_path, monkeypatch):
@@ -234,8 +236,8 @@ def test_diva_without_the_plugin_still_reads_and_explains(tmp_path, monkeypatch)
     if diva._path is not None:  # a real Diva is installed on this machine: point it away
         diva = DivaSynth(tmp_path / "Diva.vst3")
         with pytest.raises(InstrumentNotFoundError, match="not found"):
-            diva.render(diva.default_preset())
+            diva.render(diva.default_preset(), RenderSettings())
         return
     assert len(diva.parameters) == 281 and diva.default_preset().values["VCF1: Frequency"] == 87.5
     with pytest.raises(InstrumentNotFoundError, match="PATCHFLOW_DIVA_PATH"):
-        diva.render(diva.default_preset())
+        diva.render(diva.default_preset(), RenderSettings())

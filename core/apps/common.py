@@ -71,7 +71,7 @@ def latent_of_preset(run: Any, preset: Preset) -> tuple[torch.Tensor, str]:
         except NotImplementedError:
             synth = get_synth(run.synth_id)
             try:
-                audio = synth.render_with(preset, run.render_settings)
+                audio = synth.render(preset, run.render_settings)
             finally:
                 synth.close()
             return model.encode(audio_features(run, audio[None]).to(device)).cpu(), "encoder (rendered preset)"

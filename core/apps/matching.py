@@ -186,7 +186,7 @@ def write_match(result: MatchResult, run: RunLike, base_preset: Any, out_dir: st
         files["candidates"] = write_presets(presets, out / f"candidates{suffix}")
     synth = get_synth(run.synth_id)
     try:
-        audio = [synth.render_with(p, run.render_settings) for p in presets]
+        audio = [synth.render(p, run.render_settings) for p in presets]
     finally:
         synth.close()
     rate = run.render_settings.sample_rate

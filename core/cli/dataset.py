@@ -7,7 +7,9 @@ from typing import Optional
 
 import typer
 
+from ..synth import RenderSettings
 from .app import console, friendly_errors
+from .render_options import render_options
 
 dataset_app = typer.Typer(help="Build and inspect datasets of rendered presets (zarr stores).",
                           no_args_is_help=True)
@@ -20,6 +22,7 @@ def register(app: typer.Typer) -> None:
 
 @dataset_app.command("build")
 @friendly_errors
+@render_options
 def build(
     paths: Optional[list[Path]] = typer.Argument(None, help="More preset files or folders (same as --presets)."),
     synth: str = typer.Option(..., "--synth", "-s", help="Synth id (see `patchflow synths`)."),
@@ -27,11 +30,7 @@ def build(
                                                  help="Preset file or folder (repeat for several)."),
     params: str = typer.Option("16", "--params", help="16, 32, 64 (any count), all, or a file of parameter names."),
     out: Path = typer.Option(..., "--out", "-o", help="Store to write (a .zarr folder)."),
-    note: int = typer.Option(60, help="MIDI note."),
-    velocity: int = typer.Option(100, help="MIDI velocity."),
-    note_seconds: float = typer.Option(3.0, help="Seconds the key is held."),
-    total_seconds: float = typer.Option(4.0, help="Seconds recorded."),
-    sample_rate: int = typer.Option(22050, help="Sample rate in Hz."),
+    settings: RenderSettings = RenderSettings(),
     limit: Optional[int] = typer.Option(None, help="Keep at most N distinct presets (seeded sample)."),
     workers: Optional[int] = typer.Option(None, help="Render threads (default: one per core)."),
     seed: int = typer.Option(0, help="Seed of --limit, the split and the folds."),
@@ -45,16 +44,11 @@ def build(
 ) -> None:
     """Render a preset corpus into a store; rerun the same command to resume an interrupted build."""
     from ..errors import PatchflowError
-    from ..synth import RenderSettings
     from ..data.build import build_store
 
     sources = list(presets or []) + list(paths or [])
     if not sources:
         raise PatchflowError("give preset files or folders with --presets")
-    try:
-        settings = RenderSettings(note, velocity, note_seconds, total_seconds, sample_rate)
-    except ValueError as exc:
-        raise PatchflowError(f"render settings: {exc}") from None
     store = build_store(synth, sources, out, params=params, settings=settings, limit=limit, workers=workers,
                         seed=seed, split=split, folds=folds, group_by=group_by, base_preset=base_preset,
                         backend=backend, progress=progress, overwrite=overwrite)

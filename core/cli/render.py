@@ -7,7 +7,9 @@ from pathlib import Path
 
 import typer
 
+from ..synth import RenderSettings
 from .app import console, friendly_errors
+from .render_options import render_options
 
 
 def register(app: typer.Typer) -> None:
@@ -15,23 +17,19 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @friendly_errors
+    @render_options
     def render(
         synth: str = typer.Argument(..., help="Synth id (see `patchflow synths`)."),
         preset_file: Path = typer.Argument(..., help="A preset file the synth's parsers can read."),
         index: int = typer.Option(0, "--index", "-i", help="Which preset of a multi-preset file (bank)."),
         out: Path = typer.Option(..., "--out", "-o", help="WAV file to write."),
-        note: int = typer.Option(60, help="MIDI note."),
-        velocity: int = typer.Option(100, help="MIDI velocity."),
-        note_seconds: float = typer.Option(3.0, help="Seconds the key is held."),
-        total_seconds: float = typer.Option(4.0, help="Seconds recorded."),
-        sample_rate: int = typer.Option(22050, help="Sample rate in Hz."),
+        settings: RenderSettings = RenderSettings(),
         normalise: bool = typer.Option(False, help="Scale the peak to just below full scale."),
     ) -> None:
         """Render one preset of PRESET_FILE to a WAV file."""
         from ..audio import write_wav
         from ..errors import PatchflowError
         from ..plugins import get_synth, parse_preset_file
-        from ..synth import RenderSettings
 
         engine = get_synth(synth)
         result = parse_preset_file(preset_file, synth)
@@ -43,17 +41,13 @@ def register(app: typer.Typer) -> None:
             raise PatchflowError(f"{preset_file}: no readable preset at index {index} "
                                  f"(readable: {_ranges(positions)})")
         preset = result.presets[positions.index(index)]
-        try:
-            settings = RenderSettings(note, velocity, note_seconds, total_seconds, sample_rate)
-        except ValueError as exc:
-            raise PatchflowError(f"bad render settings: {exc}") from None
-        audio = engine.render_with(preset, settings)
+        audio = engine.render(preset, settings)
         with warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
-            gain = write_wav(out, audio, sample_rate, normalise=normalise)
+            gain = write_wav(out, audio, settings.sample_rate, normalise=normalise)
         peak = float(abs(audio).max()) if audio.size else 0.0
         console.print(f"Rendered [bold]{preset.name}[/] ({preset.source}) -> {out} "
-                      f"({len(audio) / sample_rate:.2f} s, peak {peak:.3f}"
+                      f"({len(audio) / settings.sample_rate:.2f} s, peak {peak:.3f}"
                       + (f", scaled by {gain:.3f} to avoid clipping)" if gain != 1.0 else ")"))
 
 

@@ -75,7 +75,7 @@ def render_batch(synth: Synth, presets: Sequence[Preset], settings: RenderSettin
     errors: list[str] = []
     for i, preset in enumerate(presets):
         try:
-            result: np.ndarray | PatchflowError = synth.render_with(preset, settings)
+            result: np.ndarray | PatchflowError = synth.render(preset, settings)
         except PatchflowError as exc:
             result = exc
         errors.append(accept_clip(result, audio[i])[0])

@@ -71,7 +71,7 @@ class ParallelRenderer:
         return synth
 
     def _render_one(self, preset: Preset) -> np.ndarray:
-        return self._synth().render_with(preset, self.settings)
+        return self._synth().render(preset, self.settings)
 
     def render(self, presets: Sequence[Preset], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Audio ``(N, samples)`` float32 of every preset, in order.

@@ -150,7 +150,7 @@ class AdapterTestSuite:
     def test_default_preset_renders(self, synth: Synth) -> None:
         """Non-silent, finite, mono float32 audio of exactly the requested length."""
         settings = self.render_settings
-        audio = synth.render_with(synth.default_preset(), settings)
+        audio = synth.render(synth.default_preset(), settings)
         assert isinstance(audio, np.ndarray)
         assert audio.dtype == np.float32, f"dtype {audio.dtype}, expected float32"
         assert audio.ndim == 1, f"shape {audio.shape}, expected mono"
@@ -164,9 +164,9 @@ class AdapterTestSuite:
         first = synth.default_preset()
         rng = np.random.default_rng(1)
         other = first.with_values(synth.parameters, synth.parameters.to_native(rng.random(len(synth.parameters))))
-        a = synth.render_with(first, settings)
-        b = synth.render_with(other, settings)
-        again = synth.render_with(first, settings)
+        a = synth.render(first, settings)
+        b = synth.render(other, settings)
+        again = synth.render(first, settings)
         np.testing.assert_array_equal(a, again)
         assert b.shape == a.shape
 
@@ -181,7 +181,7 @@ class AdapterTestSuite:
         results = list(synth.render_vectors(rows, settings))
         assert len(results) == 3
         for row, result in zip(rows[:2], results[:2]):
-            expected = synth.render_with(synth.default_preset().with_values(table, row), settings)
+            expected = synth.render(synth.default_preset().with_values(table, row), settings)
             assert isinstance(result, np.ndarray), f"a valid row failed: {result}"
             np.testing.assert_array_equal(result, expected)
         from ..errors import RenderError

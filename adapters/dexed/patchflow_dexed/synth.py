@@ -65,20 +65,21 @@ class DexedSynth(Synth):
             engine = self._engines[sample_rate] = dexed.DexedSynth(sample_rate=float(sample_rate))
         return engine
 
-    def render(self, preset: Preset, note: int = 60, velocity: int = 100, note_seconds: float = 3.0,
-               total_seconds: float = 4.0, sample_rate: int = 22050) -> np.ndarray:
+    def render(self, preset: Preset, settings: RenderSettings) -> np.ndarray:
         try:
-            RenderSettings(int(note), int(velocity), float(note_seconds), float(total_seconds), int(sample_rate))
-        except ValueError as exc:
-            raise RenderError(f"dexed cannot render {preset.name!r}: {exc}") from None
-        try:
-            engine = self._engine(int(sample_rate))
+            engine = self._engine(int(settings.sample_rate))
             _voice_loader(engine)(preset_to_vced(preset) + b"\x3f")
-            audio = engine.render(midi_note=int(note), velocity=int(velocity), note_duration=float(note_seconds),
-                                  render_duration=float(total_seconds))
+            audio = self._play(engine, settings)
         except (PresetFormatError, ValueError, RuntimeError) as exc:
             raise RenderError(f"dexed could not render {preset.name!r}: {exc}") from exc
         return np.asarray(audio, dtype=np.float32)
+
+    @staticmethod
+    def _play(engine: Any, settings: RenderSettings) -> Any:
+        """One note on an engine holding a voice, as ``settings`` say."""
+        return engine.render(midi_note=int(settings.note), velocity=int(settings.velocity),
+                             note_duration=float(settings.note_seconds),
+                             render_duration=float(settings.total_seconds))
 
     def render_vectors(self, native: np.ndarray, settings: RenderSettings) -> Iterator[np.ndarray | RenderError]:
         """Render rows of native values straight from VCED bytes built for all rows at once (no presets)."""
@@ -93,9 +94,7 @@ class DexedSynth(Synth):
                 continue
             try:
                 load(voice.tobytes() + _ROW_NAME + b"\x3f")
-                audio = engine.render(midi_note=settings.note, velocity=settings.velocity,
-                                      note_duration=float(settings.note_seconds),
-                                      render_duration=float(settings.total_seconds))
+                audio = self._play(engine, settings)
             except (ValueError, RuntimeError) as exc:
                 yield RenderError(f"dexed could not render row {i}: {exc}")
                 continue

@@ -1,9 +1,9 @@
-"""patchflow adapter for u-he Diva, and for any VST3 instrument through pedalboard.
+"""patchflow adapter for u-he Diva, rendered through pedalboard by the generic VST3 adapter (``patchflow_vst3``).
 
 * :mod:`.h2p` reads and writes ``.h2p`` files losslessly; :mod:`.formats` turns them into patchflow presets;
 * :mod:`.parameters` is the Diva parameter table and the Flow Synthesizer study's parameter sets;
 * :mod:`.tags` extracts the semantic tag pairs; :mod:`.midi` is the MIDI mapping;
-* :mod:`.vst3` hosts any VST3 instrument; :mod:`.synth` is Diva on top of it.
+* :mod:`.synth` is Diva on top of :class:`patchflow_vst3.Vst3Synth`.
 """
 
 from .formats import DivaH2pParser, DivaH2pWriter, document_from_preset, preset_from_document
@@ -12,7 +12,6 @@ from .midi import MidiMapping, load_midi_mapping
 from .parameters import PAPER_PARAMETER_SETS, diva_parameter_table, diva_parameters, parameter_set
 from .synth import DivaSynth
 from .tags import TAG_PAIRS, tag_pair_vector, tag_pairs
-from .vst3 import InstrumentNotFoundError, Vst3Synth, configured_plugins, make_vst3_synth_class
 
 __all__ = [
     "PAPER_PARAMETER_SETS",
@@ -21,15 +20,11 @@ __all__ = [
     "DivaH2pWriter",
     "DivaSynth",
     "H2pDocument",
-    "InstrumentNotFoundError",
     "MidiMapping",
-    "Vst3Synth",
-    "configured_plugins",
     "diva_parameter_table",
     "diva_parameters",
     "document_from_preset",
     "load_midi_mapping",
-    "make_vst3_synth_class",
     "parameter_set",
     "parse_h2p",
     "preset_from_document",

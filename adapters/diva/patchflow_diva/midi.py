@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from patchflow import ParameterTable
+from patchflow_vst3 import ConfigError, config_dir, read_toml
 
-from .config import ConfigError, config_dir, read_toml
 from .parameters import diva_parameter_table
 
 ENV_MIDI_FILE = "PATCHFLOW_DIVA_MIDI"

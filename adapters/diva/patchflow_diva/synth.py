@@ -1,4 +1,4 @@
-"""u-he Diva rendered through pedalboard, on top of the generic VST3 adapter.
+"""u-he Diva rendered through pedalboard, on top of the generic VST3 adapter (``patchflow-vst3``).
 
 Everything but rendering (the parameter table, ``.h2p`` presets, tags, MIDI mapping) works without the plugin.
 To render, install Diva and tell patchflow where its VST3 is: ``PATCHFLOW_DIVA_PATH=/path/to/Diva.vst3``, or
@@ -17,11 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from patchflow import ParameterSpec, Preset
+from patchflow_vst3 import Binding, InstrumentNotFoundError, Vst3Synth, on_host_thread, read_toml, vst3_config_file
 
-from .config import read_toml
 from .midi import load_midi_mapping
 from .parameters import diva_parameter_table
-from .vst3 import Binding, InstrumentNotFoundError, Vst3Synth, on_host_thread, vst3_config_file
 
 ENV_DIVA_PATH = "PATCHFLOW_DIVA_PATH"
 #: Where Diva's VST3 usually lives when no path is configured.

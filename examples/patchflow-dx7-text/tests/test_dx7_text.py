@@ -32,7 +32,7 @@ def test_the_sample_voices_are_read_by_name_with_labels_resolved():
 def test_the_voices_render_with_dexed_and_differ():
     synth = patchflow.get_synth("dexed")
     settings = RenderSettings(note_seconds=0.5, total_seconds=0.6)
-    bell, organ = (synth.render_with(p, settings) for p in parse_preset_file(SAMPLE).presets)
+    bell, organ = (synth.render(p, settings) for p in parse_preset_file(SAMPLE).presets)
     assert np.max(np.abs(bell)) > 0.01 and np.max(np.abs(organ)) > 0.01
     assert not np.allclose(bell, organ)
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from patchflow import ParameterKind, ParameterSpec, Preset, RenderError, Synth
+from patchflow import ParameterKind, ParameterSpec, Preset, RenderError, RenderSettings, Synth
 
 SYNTH_ID = "fm2"
 
@@ -48,9 +48,8 @@ class Fm2Synth(Synth):
         """Every parameter of the synth, in a fixed order."""
         return PARAMETERS
 
-    def render(self, preset: Preset, note: int = 60, velocity: int = 100, note_seconds: float = 3.0,
-               total_seconds: float = 4.0, sample_rate: int = 22050) -> np.ndarray:
-        """Play one note and return mono float32 audio of ``total_seconds * sample_rate`` samples.
+    def render(self, preset: Preset, settings: RenderSettings) -> np.ndarray:
+        """Play one note as ``settings`` say and return mono float32 audio of ``settings.num_samples`` samples.
 
         Raises:
             RenderError: The preset is for another synth.
@@ -59,13 +58,13 @@ class Fm2Synth(Synth):
             raise RenderError(f"preset {preset.name!r} is for synth {preset.synth!r}, not {self.id!r}")
         table = self.parameters
         v = dict(zip(table.names, table.clamp(preset.vector(table)).tolist()))
-        t = np.arange(int(round(total_seconds * sample_rate))) / sample_rate
-        frequency = 440.0 * 2.0 ** ((note - 69) / 12 + (v["octave"] - 1))
+        t = np.arange(settings.num_samples) / settings.sample_rate
+        frequency = 440.0 * 2.0 ** ((settings.note - 69) / 12 + (v["octave"] - 1))
         index = v["index"] * np.exp(-t / v["index_decay"])
         modulator = index * np.sin(2 * np.pi * v["ratio"] * frequency * t)
         carrier = np.sin(2 * np.pi * frequency * t + modulator)
-        envelope = self._envelope(t, note_seconds, v["attack"], v["release"])
-        return (v["level"] * velocity / 127 * carrier * envelope).astype(np.float32)
+        envelope = self._envelope(t, settings.note_seconds, v["attack"], v["release"])
+        return (v["level"] * settings.velocity / 127 * carrier * envelope).astype(np.float32)
 
     @staticmethod
     def _envelope(t: np.ndarray, note_seconds: float, attack: float, release: float) -> np.ndarray:

@@ -30,7 +30,7 @@ def factory_bank() -> Path:
 
 def test_the_factory_presets_render_audible_audio_within_full_scale(synth, factory_bank):
     for preset in parse_preset_file(factory_bank).presets:
-        assert 0.01 < np.max(np.abs(synth.render_with(preset, SHORT))) <= 1.0, preset.name
+        assert 0.01 < np.max(np.abs(synth.render(preset, SHORT))) <= 1.0, preset.name
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in Fm2Synth().parameters])
@@ -40,7 +40,7 @@ def test_every_parameter_changes_the_sound(synth, name):
     base = synth.default_preset()
     low = base.with_values(table.subset([name]), np.array([spec.native_low]))
     high = base.with_values(table.subset([name]), np.array([spec.native_high]))
-    assert not np.allclose(synth.render_with(low, SHORT), synth.render_with(high, SHORT), atol=1e-4)
+    assert not np.allclose(synth.render(low, SHORT), synth.render(high, SHORT), atol=1e-4)
 
 
 def test_the_factory_bank_parses_without_problems(factory_bank):

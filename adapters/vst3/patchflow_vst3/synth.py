@@ -44,6 +44,7 @@ from patchflow import (
     PatchflowError,
     Preset,
     RenderError,
+    RenderSettings,
     Synth,
     UnknownParameterError,
 )
@@ -279,23 +280,19 @@ class Vst3Synth(Synth):
             self._write(binding, native)
 
     # --------------------------------------------------------------------------------------------- rendering
-    def render(self, preset: Preset, note: int = 60, velocity: int = 100, note_seconds: float = 3.0,
-               total_seconds: float = 4.0, sample_rate: int = 22050) -> np.ndarray:
-        """Play one note with ``preset``: mono float32 audio of ``round(total_seconds * sample_rate)`` samples.
+    def render(self, preset: Preset, settings: RenderSettings) -> np.ndarray:
+        """Play one note with ``preset``: mono float32 audio of ``settings.num_samples`` samples.
 
         Raises:
             UnknownParameterError: The preset names a parameter the plugin does not have.
             RenderError: The plugin produced no or non-finite audio.
         """
-        if not 0 <= note <= 127 or not 1 <= velocity <= 127:
-            raise RenderError(f"{self.id}: note must be 0-127 and velocity 1-127, got {note}, {velocity}")
-        if not 0 < note_seconds <= total_seconds:
-            raise RenderError(f"{self.id}: need 0 < note_seconds <= total_seconds")
-        messages = [(bytes([0x90, note, velocity]), 0.0), (bytes([0x80, note, 0]), note_seconds)]
+        messages = [(bytes([0x90, settings.note, settings.velocity]), 0.0),
+                    (bytes([0x80, settings.note, 0]), settings.note_seconds)]
 
         def play() -> np.ndarray:  # set and render in one host-thread call, so no other render interleaves
             self.apply(preset)
-            return self.render_midi(messages, total_seconds, sample_rate)
+            return self.render_midi(messages, settings.total_seconds, settings.sample_rate)
 
         return on_host_thread(play)
 
