@@ -39,6 +39,7 @@ demo: setup
 	@SHARED="$(SHARED)" PRESETS="$(PRESETS)" OUT="$(DEMO_OUT)" PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
 
 test: setup $(CI_VST3)
+	$(VENV)/bin/lint-imports
 	PATCHFLOW_SHARED="$(SHARED)" PATCHFLOW_TEST_VST3="$(abspath $(VST3_BUNDLE))" \
 	$(if $(CI_VST3),PATCHFLOW_REQUIRE_VST3=1) $(PY) -m pytest -q tests benchmarks --benchmark-disable
 

@@ -80,8 +80,7 @@ def test_build_rate_vs_raw_dexed(benchmark, tmp_path: Path) -> None:
     def build():
         out = stores[len(built)]
         built.append(out)
-        return build_store("dexed", [CORPUS], out, params=str(params), limit=PRESETS, workers=WORKERS,
-                           progress=False)
+        return build_store("dexed", [CORPUS], out, params=str(params), limit=PRESETS, workers=WORKERS)
 
     try:
         store = benchmark.pedantic(build, setup=measure_finished_round, rounds=ROUNDS, iterations=1)

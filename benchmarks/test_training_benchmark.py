@@ -33,7 +33,7 @@ FAMILIES = ["mlp", "cnn", "rescnn", "vae", "wae", "vae_flow", "flow_post", "flow
 def store(tmp_path_factory):
     """A real Dexed store of 256 presets (16 learned parameters, 128 x 87 mels)."""
     out = tmp_path_factory.mktemp("bench") / "dexed.zarr"
-    build_store("dexed", [CORPUS], out, params="16", limit=256, seed=0, split="grouped", progress=False)
+    build_store("dexed", [CORPUS], out, params="16", limit=256, seed=0, split="grouped")
     return open_store(out)
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS / "_ext"))
 
+import shutil  # noqa: E402
+
 import patchflow  # noqa: E402  (the installed package documents itself)
+
+# autosummary writes a page per module into api/generated; pages of modules that were renamed or removed since the
+# last build would otherwise stay and fail the -W build, so the folder is made anew each time.
+shutil.rmtree(DOCS / "api" / "generated", ignore_errors=True)
 
 project = "patchflow"
 author = "patchflow contributors"
@@ -26,6 +32,7 @@ extensions = [
     "folder_toctree",
     "cli_reference",
     "benchmark_table",
+    "architecture_figure",
 ]
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}

@@ -1,10 +1,12 @@
 """Exact, fast normalizing flows: building blocks, IAF/MAF stacks, and the regression and disentangling flows.
 
-Every flow follows the :class:`patchflow.flow.Flow` contract: ``forward(x, context=None) -> (y, logdet)`` and
+Every flow follows the :class:`Flow` contract (:mod:`patchflow.flows.base`, also named :class:`patchflow.flow.Flow`
+among the framework's contracts): ``forward(x, context=None) -> (y, logdet)`` and
 ``inverse(y, context=None) -> (x, logdet)`` with per-sample log-|det J| of the direction taken.
 """
 
 from .autoregressive import IAF, MAF, AutoregressiveStack, standard_normal_log_prob
+from .base import Flow
 from .bayesian import BayesianAutoregressiveStack
 from .coupling import AffineCoupling
 from .disentangling import DisentanglingFlow
@@ -24,6 +26,7 @@ __all__ = [
     "BatchNormFlow",
     "BayesianAutoregressiveStack",
     "DisentanglingFlow",
+    "Flow",
     "FlowSequence",
     "Inverse",
     "Logit",

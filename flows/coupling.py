@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from patchflow.flow import Flow
+from .base import Flow
 
 from ._checks import check_batch, check_context
 

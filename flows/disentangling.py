@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 import torch
 
-from patchflow.flow import Flow
+from .base import Flow
 
 from ._checks import check_batch
 from .autoregressive import AutoregressiveStack, standard_normal_log_prob

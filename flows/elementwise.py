@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from patchflow.flow import Flow
+from .base import Flow
 
 from ._checks import check_batch, check_context
 from .sequence import Inverse

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from patchflow.flow import Flow
+from .base import Flow
 
 from ._checks import check_batch, check_context
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from patchflow.flow import Flow
+from .base import Flow
 
 from ._checks import check_batch, check_context
 

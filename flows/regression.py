@@ -37,7 +37,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from patchflow.flow import Flow
+from .base import Flow
 
 from ._checks import check_batch
 from .autoregressive import AutoregressiveStack

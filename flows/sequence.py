@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from patchflow.flow import Flow
+from .base import Flow
 
 
 class FlowSequence(Flow):

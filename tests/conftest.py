@@ -45,7 +45,7 @@ def small_dexed_store(dx7_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
     out = tmp_path_factory.mktemp("stores") / "small_dexed.zarr"
     build_store("dexed", [dx7_dir / f for f in SMALL_STORE_FOLDERS], out, params="16", limit=300, seed=0,
-                split="grouped", progress=False)
+                split="grouped")
     return open_store(out)
 
 

@@ -17,7 +17,7 @@ from patchflow.apps.macro import audio_descriptors, tag_label, traverse, write_m
 from patchflow.apps.matching import AudioFileError, load_target
 from patchflow.audio import write_wav
 from patchflow.cli import app
-from patchflow.training import load_run
+from patchflow.runtime import load_run
 
 LATENT_MODEL, BASELINE = "flow_post", "mlp"
 BANK = "Original Yamaha/DX7 ROM1"
@@ -161,7 +161,7 @@ def test_inverse_flow_round_trips_a_preset(latent_run, rom1):
     """Flow_reg is invertible: decoding the code of a preset's parameters gives those parameters back."""
     import torch
 
-    from patchflow.apps.common import latent_of_preset, params_from_latent
+    from patchflow.runtime.inference import latent_of_preset, params_from_latent
 
     preset = load_preset(rom1, "dexed", 5)
     z, how = latent_of_preset(latent_run, preset)

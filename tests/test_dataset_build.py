@@ -17,6 +17,7 @@ from patchflow import UnknownParameterError, get_synth
 from patchflow.data.build import build_store
 from patchflow.data.render import accept_clip, render_batch
 from patchflow.data.store import StoreError, open_group, open_store
+from patchflow.errors import PatchflowError
 from patchflow.synth import RenderSettings
 
 PARAMS = ["op1_output_level", "op2_output_level", "op2_frequency_coarse", "op3_env_rate1", "algorithm",
@@ -72,7 +73,7 @@ def test_resume_after_ctrl_c_and_kill_gives_the_same_store(dx7_dir: Path, params
     corpus = dx7_dir / "Bo Tomlyn"
     reference = tmp_path / "reference.zarr"
     build_store("dexed", [corpus], reference, params=str(params_file), limit=320, workers=1, split="grouped",
-                folds=3, progress=False)
+                folds=3)
     out = tmp_path / "interrupted.zarr"
     command = build_command(corpus, params_file, out)
     stopped = interrupt(command, out, signal.SIGINT)  # Ctrl-C: the running chunk ends, then the build stops
@@ -103,10 +104,10 @@ def test_a_failing_disk_stops_the_build_with_a_clear_error_and_it_resumes_after(
     bank = dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1A.syx"
     reference = tmp_path / "reference.zarr"
     build_store("dexed", [bank, dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1B.syx"], reference,
-                params=str(params_file), workers=2, progress=False)
+                params=str(params_file), workers=2)
     out = tmp_path / "broken-disk.zarr"
     build_store("dexed", [bank, dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1B.syx"], out,
-                params=str(params_file), workers=2, progress=False)
+                params=str(params_file), workers=2)
     # undo the render stage, then make the audio chunks unwritable: a file where their folder must be
     group = open_group(out, "r+")
     group["chunk_done"][:] = False
@@ -118,11 +119,11 @@ def test_a_failing_disk_stops_the_build_with_a_clear_error_and_it_resumes_after(
     chunk_folder.write_text("not a folder")
     with pytest.raises(Exception, match="writing the store failed"):
         build_store("dexed", [bank, dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1B.syx"], out,
-                    params=str(params_file), workers=2, progress=False)
+                    params=str(params_file), workers=2)
     assert not np.asarray(open_group(out)["chunk_done"][:]).any()  # nothing was marked done without its audio
     chunk_folder.unlink()
     resumed = build_store("dexed", [bank, dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1B.syx"], out,
-                          params=str(params_file), workers=2, progress=False)
+                          params=str(params_file), workers=2)
     assert len(resumed) == 64
     assert_same_store(reference, out)
 
@@ -131,14 +132,14 @@ def test_rebuild_is_a_no_op_and_other_options_refuse_to_overwrite(dx7_dir: Path,
                                                                    tmp_path: Path) -> None:
     bank = dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1A.syx"
     out = tmp_path / "rom1a.zarr"
-    first = build_store("dexed", [bank], out, params=str(params_file), workers=1, progress=False)
+    first = build_store("dexed", [bank], out, params=str(params_file), workers=1)
     assert len(first) == 32 and first.counts["usable"] == 32
     mtime = (out / "zarr.json").stat().st_mtime_ns
-    again = build_store("dexed", [bank], out, params=str(params_file), workers=1, progress=False)
+    again = build_store("dexed", [bank], out, params=str(params_file), workers=1)
     assert (out / "zarr.json").stat().st_mtime_ns == mtime and len(again) == 32
     with pytest.raises(StoreError, match="other options"):
-        build_store("dexed", [bank], out, params=str(params_file), seed=1, progress=False)
-    replaced = build_store("dexed", [bank], out, params=str(params_file), seed=1, overwrite=True, progress=False)
+        build_store("dexed", [bank], out, params=str(params_file), seed=1)
+    replaced = build_store("dexed", [bank], out, params=str(params_file), seed=1, overwrite=True)
     assert replaced.meta["split"]["seed"] == 1
 
 
@@ -148,8 +149,7 @@ def test_corrupt_files_are_recorded_and_the_build_goes_on(dx7_dir: Path, params_
     (corpus / "broken.syx").write_bytes(b"this is no sysex dump\n" * 40)
     (corpus / "empty.syx").write_bytes(b"")
     bank = dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1A.syx"
-    store = build_store("dexed", [corpus, bank], tmp_path / "s.zarr", params=str(params_file), workers=1,
-                        progress=False)
+    store = build_store("dexed", [corpus, bank], tmp_path / "s.zarr", params=str(params_file), workers=1)
     failed = {Path(f["source"]).name: f for f in store.failures}
     assert {"broken.syx", "empty.syx"} <= set(failed)
     assert all(f["stage"] == "parse" and f["reason"] for f in failed.values())
@@ -191,13 +191,13 @@ def test_bad_options_are_clear_errors(dx7_dir: Path, tmp_path: Path) -> None:
     typo = tmp_path / "typo.txt"
     typo.write_text("op1_output_levle\n")
     with pytest.raises(UnknownParameterError, match="op1_output_level"):
-        build_store("dexed", [bank], tmp_path / "a.zarr", params=str(typo), progress=False)
+        build_store("dexed", [bank], tmp_path / "a.zarr", params=str(typo))
     from patchflow import PatchflowError
 
     with pytest.raises(PatchflowError, match="expected 16, 32, 64"):
-        build_store("dexed", [bank], tmp_path / "b.zarr", params="sixteen", progress=False)
+        build_store("dexed", [bank], tmp_path / "b.zarr", params="sixteen")
     with pytest.raises(PatchflowError, match="not found"):
-        build_store("dexed", [tmp_path / "missing"], tmp_path / "c.zarr", progress=False)
+        build_store("dexed", [tmp_path / "missing"], tmp_path / "c.zarr")
     runner = CliRunner()
     from patchflow.cli import app
 
@@ -225,3 +225,35 @@ def test_cli_build_and_info(dx7_dir: Path, params_file: Path, tmp_path: Path) ->
     assert store.mel.shape[2] == 44  # 2 s at hop 1024
     stages = store.meta["timing"]["runs"][0]["stages"]
     assert stages["render_cpu_s"] > 0 and stages["features_cpu_s"] > 0 and stages["write_busy_s"] > 0
+
+
+def test_parser_option_reads_with_the_named_parser_only(dx7_dir: Path, params_file: Path, tmp_path: Path) -> None:
+    bank = dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1A.syx"
+    with pytest.raises(PatchflowError, match="did you mean 'dx7-sysex'"):
+        build_store("dexed", [bank], tmp_path / "a.zarr", params=str(params_file), parser="dx7-sysx")
+    assert not (tmp_path / "a.zarr").exists()
+    store = build_store("dexed", [bank], tmp_path / "b.zarr", params=str(params_file), workers=1,
+                        parser="dx7-sysex")
+    assert len(store) == 32 and store.meta["build"]["parser"] == "dx7-sysex"
+    with pytest.raises(PatchflowError, match="no readable dexed preset"):
+        build_store("dexed", [bank], tmp_path / "c.zarr", params=str(params_file), workers=1,
+                    parser="patchflow-json")
+
+
+def test_random_presets_fill_the_training_split_only(dx7_dir: Path, params_file: Path, tmp_path: Path) -> None:
+    folder = dx7_dir / "Original Yamaha" / "DX7 ROM1"
+    store = build_store("dexed", [folder], tmp_path / "r.zarr", params=str(params_file), workers=2,
+                        split="random", random_presets=70)
+    sources = store.sources
+    drawn = np.array([s.startswith("random#") for s in sources])
+    assert drawn.sum() == 70 and store.counts["random_presets"] == 70
+    codes = store.split_codes
+    assert np.all(codes[drawn & store.ok] == 0)
+    assert not np.any(drawn[store.split_indices("test")]) and not np.any(drawn[store.split_indices("valid")])
+    real = np.flatnonzero(~drawn & store.ok)
+    assert len(store.split_indices("test")) > 0 and set(codes[real]) == {0, 1, 2}
+    params = np.asarray(store.array("params")[:])[drawn]
+    assert params.min() >= 0 and params.max() <= 1 and params.std(axis=0).min() > 0.1  # spread over the ranges
+    again = build_store("dexed", [folder], tmp_path / "r.zarr", params=str(params_file), workers=2,
+                        split="random", random_presets=70)
+    np.testing.assert_array_equal(np.asarray(again.array("params")[:]), np.asarray(store.array("params")[:]))

@@ -19,7 +19,7 @@ def test_ray_backend_builds_the_same_store(dx7_dir: Path, tmp_path: Path) -> Non
     banks = [rom / "DX7 ROM1" / "ROM1A.syx", rom / "DX7 ROM1" / "ROM1B.syx", rom / "DX7 ROM2" / "ROM2A.syx"]
     names = tmp_path / "params.txt"
     names.write_text("algorithm\nfeedback\nop1_output_level\nop2_output_level\nop2_frequency_coarse\n")
-    common = dict(params=str(names), workers=2, split="grouped", progress=False)
+    common = dict(params=str(names), workers=2, split="grouped")
     local = build_store("dexed", banks, tmp_path / "local.zarr", backend="local", **common)
     distributed = build_store("dexed", banks, tmp_path / "ray.zarr", backend="ray", **common)
     assert not ray.is_initialized()  # the instance the build started is shut down again

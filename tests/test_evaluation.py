@@ -3,8 +3,8 @@ rows, the synth-in-the-loop stage rows, the report files and the command line.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,9 +21,11 @@ from patchflow.evaluation.evaluate import (
     EvaluationError,
     evaluate,
 )
-from patchflow.evaluation.rendering import presets_from_normalised
+from patchflow.data.features import magnitude_mel
+from patchflow.runtime import distances as D
+from patchflow.runtime.rendering import presets_from_normalised
 from patchflow.evaluation.report import write_report
-from patchflow.training import load_run
+from patchflow.runtime import load_run
 
 BASELINE, FLOW_REG = "mlp", "vae"
 ITEMS = 4
@@ -59,9 +61,9 @@ def test_rerendering_the_targets_parameters_reproduces_the_targets(small_dexed_s
     synth = patchflow.get_synth(store.synth_id)
     audio = np.stack([synth.render(p, store.render_settings)
                       for p in presets_from_normalised(store.base_preset, store.parameters, params)])
-    spec = M.SpectrogramSettings.from_features(store.features, store.render_settings.sample_rate)
-    targets = M.magnitude_mel(np.stack([store.audio(int(i)) for i in rows]), spec)
-    np.testing.assert_allclose(M.spectral_convergence(targets, M.magnitude_mel(audio, spec)), 0.0, atol=1e-6)
+    spec = store.features
+    targets = magnitude_mel(np.stack([store.audio(int(i)) for i in rows]), spec)
+    np.testing.assert_allclose(D.spectral_convergence(targets, magnitude_mel(audio, spec)), 0.0, atol=1e-6)
 
 
 def test_rows_and_scores(evaluation, small_dexed_store):
@@ -120,9 +122,10 @@ def test_report_files(evaluation, tmp_path):
     assert "sounds SC mean ± std" in table
 
 
-def test_a_run_of_other_parameters_is_refused(small_dexed_store):
-    other = SimpleNamespace(synth_id="dexed", parameters=small_dexed_store.parameters.subset(
-        small_dexed_store.parameters.names[:3]), run_dir="elsewhere", model=None)
+def test_a_run_of_other_parameters_is_refused(small_dexed_store, tiny_run):
+    run = load_run(tiny_run(BASELINE))
+    other = dataclasses.replace(run, parameters=small_dexed_store.parameters.subset(
+        small_dexed_store.parameters.names[:3]))
     with pytest.raises(EvaluationError, match="other parameters"):
         evaluate([other], small_dexed_store)
 

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 import patchflow
-from patchflow.apps.refine import AudioObjective, refine
-from patchflow.evaluation.metrics import SpectrogramSettings
-from patchflow.evaluation.rendering import ParallelRenderer, presets_from_normalised
-from patchflow.evaluation.retrieval import MelRetrieval
+from patchflow.data.features import FeatureSettings
+from patchflow.data.render import SynthPool
+from patchflow.runtime.rendering import presets_from_normalised
+from patchflow.runtime.retrieval import MelRetrieval
+from patchflow.runtime.search import AudioObjective, refine
 
 SHORT = patchflow.RenderSettings(note=60, velocity=100, note_seconds=0.7, total_seconds=1.0)
 LEARNED = [f"op{i}_output_level" for i in range(1, 7)] + [f"op{i}_frequency_coarse" for i in range(1, 4)] + \
@@ -31,8 +32,8 @@ def table():
 def test_threads_render_what_one_synth_renders(bank):
     synth = patchflow.get_synth("dexed")
     serial = np.stack([synth.render(p, SHORT) for p in bank[:6]])
-    with ParallelRenderer(lambda: patchflow.get_synth("dexed"), SHORT, workers=2) as renderer:
-        threaded = renderer.render(bank[:6])
+    with SynthPool(lambda: patchflow.get_synth("dexed"), workers=2) as pool:
+        threaded = pool.render(bank[:6], SHORT)
     assert threaded.shape == (6, SHORT.num_samples)
     np.testing.assert_array_equal(threaded, serial)
     assert np.all(np.abs(threaded).max(axis=1) > 1e-3)
@@ -63,9 +64,9 @@ def test_retrieval_returns_the_nearest_reference():
 
 def test_refinement_moves_towards_a_real_preset(bank, table):
     target_preset = bank[3]
-    with ParallelRenderer(lambda: patchflow.get_synth("dexed"), SHORT, workers=2) as renderer:
-        target = renderer.render([target_preset])[0]
-        objective = AudioObjective(target, renderer, target_preset, table, SpectrogramSettings())
+    with SynthPool("dexed", workers=2) as pool:
+        target = pool.render([target_preset], SHORT)[0]
+        objective = AudioObjective(target, pool, SHORT, target_preset, table, FeatureSettings())
         truth = table.to_normalised(target_preset.vector(table))
         assert objective(truth[None])[0] == 0.0  # re-rendering the true parameters is exact
         rng = np.random.default_rng(0)
@@ -81,9 +82,9 @@ def test_refinement_moves_towards_a_real_preset(bank, table):
 
 def test_cma_search_and_unknown_methods(bank, table):
     target_preset = bank[7]
-    with ParallelRenderer(lambda: patchflow.get_synth("dexed"), SHORT, workers=2) as renderer:
-        target = renderer.render([target_preset])[0]
-        objective = AudioObjective(target, renderer, target_preset, table, SpectrogramSettings(), metric="log_mse")
+    with SynthPool("dexed", workers=2) as pool:
+        target = pool.render([target_preset], SHORT)[0]
+        objective = AudioObjective(target, pool, SHORT, target_preset, table, FeatureSettings(), metric="log_mse")
         truth = table.to_normalised(target_preset.vector(table))
         starts = objective.rank(np.clip(truth[None] + 0.2, 0, 1), "shifted")
         found = refine(objective, starts, budget_seconds=0.5, top=1, method="cma", seed=1)
@@ -91,4 +92,4 @@ def test_cma_search_and_unknown_methods(bank, table):
         with pytest.raises(ValueError, match="unknown search method"):
             refine(objective, starts, 0.1, method="annealing")
     with pytest.raises(ValueError, match="unknown search metric"):
-        AudioObjective(target, renderer, target_preset, table, SpectrogramSettings(), metric="l1")
+        AudioObjective(target, pool, SHORT, target_preset, table, FeatureSettings(), metric="l1")

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from patchflow.apps.common import ApplicationError
 from patchflow.apps.export import export_run
 from patchflow.cli import app
-from patchflow.training import load_run
+from patchflow.runtime import load_run
 
 LATENT_MODEL = "flow_post"
 

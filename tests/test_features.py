@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from patchflow import RenderSettings, get_synth
-from patchflow.data.features import FeatureSettings, _log_mel_batched, log_mel, log_mel_into
+from patchflow.data.features import FeatureSettings, _mel_batched, log_mel, log_mel_into, magnitude_mel
 
 #: Agreement with librosa, in dB, on bins above -80 dB.
 TOLERANCE_DB = 0.01
@@ -67,7 +67,7 @@ def test_cpu_fast_path_equals_the_batched_device_path(dexed_clips: np.ndarray) -
     # the batched path is what runs on GPUs; on the CPU it serves as the reference for the sparse clip-by-clip one
     settings = FeatureSettings()
     fast = log_mel(dexed_clips, settings)
-    batched = _log_mel_batched(torch.from_numpy(dexed_clips), settings)
+    batched = _mel_batched(torch.from_numpy(dexed_clips), settings)
     assert torch.allclose(fast, batched, atol=1e-3)
     out = np.full((3, 128, 87), np.nan, dtype=np.float32)
     log_mel_into(dexed_clips, out, settings)
@@ -79,3 +79,35 @@ def test_rejects_bad_shapes() -> None:
         log_mel_into(np.zeros((2, 88200), dtype=np.float32), np.zeros((2, 128, 80), dtype=np.float32))
     with pytest.raises(ValueError, match="batch, samples"):
         log_mel(np.zeros((2, 2, 100), dtype=np.float32))
+
+
+def test_magnitude_mel_matches_librosa_and_finds_a_sine():
+    import librosa
+
+    settings = FeatureSettings()
+    t = np.arange(22050) / 22050
+    sine = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+    ours = magnitude_mel(sine, settings)
+    reference = librosa.feature.melspectrogram(y=sine, sr=22050, n_fft=2048, hop_length=1024, n_mels=128, fmin=30,
+                                               fmax=11000, power=1.0, pad_mode="constant")
+    assert ours.shape == reference.shape
+    assert np.max(np.abs(ours - reference)) <= 1e-4 * np.max(reference)
+    centres = librosa.mel_frequencies(n_mels=128 + 2, fmin=30, fmax=11000)[1:-1]
+    loudest = int(np.argmax(ours[:, 5]))
+    assert abs(centres[loudest] - 1000) < 60
+    assert magnitude_mel(np.stack([sine, sine]), settings).shape == (2,) + ours.shape
+
+
+def test_magnitude_and_log_mel_are_one_spectrogram_with_fmax_clamped_to_nyquist():
+    import librosa
+
+    settings = FeatureSettings(sample_rate=16000, n_mels=64, n_fft=1024, hop=256, fmin=20.0, fmax=11000.0)
+    clip = (0.3 * np.random.default_rng(3).standard_normal(16000)).astype(np.float32)
+    magnitudes = magnitude_mel(clip, settings)
+    reference = librosa.feature.melspectrogram(y=clip, sr=16000, n_fft=1024, hop_length=256, n_mels=64, fmin=20,
+                                               fmax=8000, power=1.0, pad_mode="constant")
+    assert magnitudes.shape == reference.shape == (64, settings.frames(clip.size))
+    assert np.max(np.abs(magnitudes - reference)) <= 1e-4 * np.max(reference)
+    np.testing.assert_allclose(log_mel(clip, settings).numpy(),
+                               20 * np.log10(np.maximum(magnitudes, settings.amin)), atol=1e-4)
+

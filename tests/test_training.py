@@ -25,11 +25,11 @@ from patchflow.training import (
     NonFiniteLossError,
     TrainingError,
     TrainingInterrupted,
-    load_run,
     make_config,
     read_metrics,
     train,
 )
+from patchflow.runtime import load_run
 
 #: Tiny runs (the small preset, narrowed further to fit the CI budget): 3 epochs of 3 batches of 8, validation on
 #: the first 16 rows, no warm-up (so losses of different epochs compare).
@@ -210,3 +210,13 @@ def test_a_relative_store_path_is_found_again_from_another_folder(small_dexed_st
     assert run.store_path.resolve() == store
     train(quick_config(store.name, out, "mlp", epochs=2, max_batches_per_epoch=1), resume=True)
     assert len(read_metrics(out)) == 2
+
+
+def test_a_time_limit_stops_after_the_epoch_that_reaches_it(small_dexed_store, tmp_path) -> None:
+    overrides = {"epochs": 20, "batch_size": 16, "max_batches_per_epoch": 2, "max_valid_batches": 1,
+                 "beta_warmup_epochs": 0, "progress": False, "model.conv_channels": 8, "model.mlp_hidden": 32,
+                 "time_limit_s": 1e-6}
+    run = train(make_config(small_dexed_store.path, tmp_path / "timed", "mlp", preset="small", overrides=overrides))
+    info = json.loads((run / "checkpoints" / "last.json").read_text())
+    assert info["status"] == "time_limit" and info["epoch"] == 1 and info["train_seconds"] > 0
+    assert len(read_metrics(run)) == 1

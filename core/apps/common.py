@@ -1,23 +1,22 @@
-"""Helpers shared by the applications: finding presets, checking runs, rendering to files."""
+"""Helpers shared by the applications: finding presets, checking runs, writing preset files."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
 
 from ..errors import PatchflowError
 from ..presets import Preset
+from ..runtime.run import Run
 
 
 class ApplicationError(PatchflowError):
     """A run, preset or option that an application cannot work with."""
 
 
-def require_latent(run: Any, command: str) -> None:
+def require_latent(run: Run, command: str) -> None:
     """Raise :class:`ApplicationError` unless the run's model has a latent space."""
     if not run.model.has_latent:
         raise ApplicationError(f"`{command}` needs a model with a latent space; {run.run_dir} holds "
@@ -50,45 +49,6 @@ def load_preset(reference: str | Path, synth_id: str, index: int | None = None) 
     readable = [p.source.index if p.source and p.source.index is not None else k
                 for k, p in enumerate(result.presets)]
     raise ApplicationError(f"{path}: no readable preset at index {position} (readable: {readable or 'none'})")
-
-
-#: How :func:`latent_of_preset` found a code when the model maps parameters back to its latent space.
-INVERSE_FLOW = "inverse flow"
-
-
-def latent_of_preset(run: Any, preset: Preset) -> tuple[torch.Tensor, str]:
-    """The latent code of a preset: through the inverse regression flow when the model has one, else by
-    rendering the preset and encoding its log-mel. Returns ``(z (1, D), how)``."""
-    from ..evaluation.inference import audio_features
-    from ..plugins import get_synth
-
-    model = run.model
-    v = torch.as_tensor(run.parameters.to_normalised(preset.vector(run.parameters))[None], dtype=torch.float32)
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        try:
-            return model.latent_from_params(v.to(device)).cpu(), INVERSE_FLOW
-        except NotImplementedError:
-            synth = get_synth(run.synth_id)
-            try:
-                audio = synth.render(preset, run.render_settings)
-            finally:
-                synth.close()
-            return model.encode(audio_features(run, audio[None]).to(device)).cpu(), "encoder (rendered preset)"
-
-
-def params_from_latent(run: Any, z: torch.Tensor, *, classify: bool = True) -> np.ndarray:
-    """Normalised parameters ``(N, P)`` for latent codes, in evaluation mode.
-
-    ``classify=False`` decodes through the invertible map only (see :meth:`patchflow.model.SynthModel.
-    params_from_latent`): use it for codes that came from :func:`latent_of_preset` so that a preset's own code
-    decodes back to the preset.
-    """
-    model = run.model
-    model.eval()
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        return model.params_from_latent(z.to(device, torch.float32), classify=classify).cpu().double().clamp(0, 1).numpy()
 
 
 def write_preset_files(presets: Sequence[Preset], out_dir: Path, stem: str, per_file: int = 32) -> list[Path]:

@@ -16,18 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..evaluation.metrics import SpectrogramSettings, magnitude_mel, spectral_convergence
-from ..evaluation.rendering import ParallelRenderer, presets_from_normalised
+from ..data.features import magnitude_mel
+from ..data.render import SynthPool
 from ..presets import Preset
-from .common import (
-    INVERSE_FLOW,
-    ApplicationError,
-    join_clips,
-    latent_of_preset,
-    params_from_latent,
-    require_latent,
-    write_preset_files,
-)
+from ..runtime.distances import spectral_convergence
+from ..runtime.inference import INVERSE_FLOW, latent_of_preset, params_from_latent
+from ..runtime.rendering import presets_from_normalised
+from ..runtime.run import Run
+from .common import ApplicationError, join_clips, require_latent, write_preset_files
 
 
 def _rms(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -58,19 +54,13 @@ class Exploration:
     audio: np.ndarray = field(repr=False)
 
 
-def _spec(run: Any) -> SpectrogramSettings:
-    return SpectrogramSettings.from_features(run.feature_settings, run.render_settings.sample_rate)
-
-
-def explore(run: Any, preset: Preset, *, radius: float = 0.5, count: int = 16, seed: int = 0,
+def explore(run: Run, preset: Preset, *, radius: float = 0.5, count: int = 16, seed: int = 0,
             workers: int | None = None) -> Exploration:
     """Sample ``count`` latent neighbours of ``preset`` at Gaussian radius ``radius`` (std in latent units).
 
     Raises:
         ApplicationError: The model has no latent space, or the options are out of range.
     """
-    from ..plugins import get_synth
-
     require_latent(run, "explore")
     if count < 1 or radius <= 0:
         raise ApplicationError("explore needs --count >= 1 and --radius > 0")
@@ -86,10 +76,11 @@ def explore(run: Any, preset: Preset, *, radius: float = 0.5, count: int = 16, s
     directions /= np.linalg.norm(directions, axis=1, keepdims=True)
     controls = np.clip(v0[None] + directions * (distance * np.sqrt(len(v0)))[:, None], 0, 1)
     names = [f"{preset.name[:7]} {k + 1}" for k in range(count)]
-    with ParallelRenderer(lambda: get_synth(run.synth_id), run.render_settings, workers) as renderer:
-        audio = renderer.render([preset] + presets_from_normalised(preset, table, params, names=names))
-        control_audio = renderer.render(presets_from_normalised(preset, table, controls))
-    spec = _spec(run)
+    with SynthPool(run.synth_id, workers) as synths:
+        audio = synths.render([preset] + presets_from_normalised(preset, table, params, names=names),
+                              run.render_settings)
+        control_audio = synths.render(presets_from_normalised(preset, table, controls), run.render_settings)
+    spec = run.feature_settings
     original = magnitude_mel(audio[:1], spec)
     sc = spectral_convergence(np.broadcast_to(original, (count,) + original.shape[1:]),
                               magnitude_mel(audio[1:], spec))
@@ -98,7 +89,7 @@ def explore(run: Any, preset: Preset, *, radius: float = 0.5, count: int = 16, s
     return Exploration(preset, how, v0, params, distance, sc, control_sc, audio)
 
 
-def write_exploration(result: Exploration, run: Any, out_dir: str | Path) -> dict[str, Any]:
+def write_exploration(result: Exploration, run: Run, out_dir: str | Path) -> dict[str, Any]:
     """Write the neighbours as native presets (``neighbours.syx`` for Dexed), their audio, a figure and
     ``explore.json``."""
     import json
@@ -174,14 +165,12 @@ class Interpolation:
     linear_steps: np.ndarray
 
 
-def interpolate(run: Any, a: Preset, b: Preset, *, steps: int = 8, workers: int | None = None) -> Interpolation:
+def interpolate(run: Run, a: Preset, b: Preset, *, steps: int = 8, workers: int | None = None) -> Interpolation:
     """Interpolate linearly between the latent codes of ``a`` and ``b`` (non-learned parameters from ``a``).
 
     Raises:
         ApplicationError: The model has no latent space, or ``steps < 2``.
     """
-    from ..plugins import get_synth
-
     require_latent(run, "interpolate")
     if steps < 2:
         raise ApplicationError("interpolate needs --steps >= 2")
@@ -194,10 +183,10 @@ def interpolate(run: Any, a: Preset, b: Preset, *, steps: int = 8, workers: int 
     ts = np.linspace(0, 1, steps)[:, None]
     linear_params = (1 - ts) * va[None] + ts * vb[None]
     names = [f"PATH {k + 1}" for k in range(steps)]
-    with ParallelRenderer(lambda: get_synth(run.synth_id), run.render_settings, workers) as renderer:
-        latent_audio = renderer.render(presets_from_normalised(a, table, latent_params, names=names))
-        linear_audio = renderer.render(presets_from_normalised(a, table, linear_params, names=names))
-    spec = _spec(run)
+    with SynthPool(run.synth_id, workers) as synths:
+        latent_audio = synths.render(presets_from_normalised(a, table, latent_params, names=names), run.render_settings)
+        linear_audio = synths.render(presets_from_normalised(a, table, linear_params, names=names), run.render_settings)
+    spec = run.feature_settings
 
     def step_sc(audio: np.ndarray) -> np.ndarray:
         mel = magnitude_mel(audio, spec)
@@ -207,7 +196,7 @@ def interpolate(run: Any, a: Preset, b: Preset, *, steps: int = 8, workers: int 
                          step_sc(linear_audio))
 
 
-def write_interpolation(result: Interpolation, run: Any, out_dir: str | Path) -> dict[str, Any]:
+def write_interpolation(result: Interpolation, run: Run, out_dir: str | Path) -> dict[str, Any]:
     """Write the latent path as native presets (``path.syx``), both paths as WAVs, and ``interpolate.json``."""
     import json
 

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..runtime.run import Run
 from .common import ApplicationError
 
 FORMATS = ("torchscript", "onnx")
@@ -51,7 +52,7 @@ class LatentToParams(nn.Module):
         return self.model.params_from_latent(z).clamp(0.0, 1.0)
 
 
-def example_inputs(run: Any, batch: int = 1) -> dict[str, torch.Tensor]:
+def example_inputs(run: Run, batch: int = 1) -> dict[str, torch.Tensor]:
     """Example inputs of each exported graph (random, with the right shapes)."""
     features = run.feature_settings
     frames = features.frames(run.render_settings.num_samples)
@@ -63,7 +64,7 @@ def example_inputs(run: Any, batch: int = 1) -> dict[str, torch.Tensor]:
     return inputs
 
 
-def wrappers(run: Any) -> dict[str, nn.Module]:
+def wrappers(run: Run) -> dict[str, nn.Module]:
     """The modules to export, in evaluation mode on the CPU."""
     model = run.model.to("cpu").eval()
     out: dict[str, nn.Module] = {"mel_to_params": MelToParams(model, run.mel_mean, run.mel_std).eval()}
@@ -72,7 +73,7 @@ def wrappers(run: Any) -> dict[str, nn.Module]:
     return out
 
 
-def export_run(run: Any, out_dir: str | Path, fmt: str = "torchscript", batch: int = 1) -> dict[str, Path]:
+def export_run(run: Run, out_dir: str | Path, fmt: str = "torchscript", batch: int = 1) -> dict[str, Path]:
     """Export a run's model to ``out_dir`` and return the written files by name.
 
     The graphs are traced, so their batch size is fixed at ``batch`` (1: one query at a time, the real-time

@@ -16,8 +16,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..evaluation.rendering import ParallelRenderer, presets_from_normalised
-from .common import ApplicationError, join_clips, params_from_latent, require_latent
+from ..data.features import log_mel
+from ..data.render import SynthPool
+from ..plugins import get_synth
+from ..presets import Preset
+from ..runtime.inference import params_from_latent
+from ..runtime.rendering import presets_from_normalised
+from ..runtime.run import Run
+from .common import ApplicationError, join_clips, require_latent
 
 
 def audio_descriptors(audio: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
@@ -87,8 +93,9 @@ def _semantic_inverse(model: Any, s: torch.Tensor) -> torch.Tensor:
     return result[0] if isinstance(result, tuple) else result
 
 
-def traverse(run: Any, dims: Sequence[int] | None = None, *, steps: int = 9, span: float = 2.5,
-             semantic: bool | None = None, workers: int | None = None, base_preset: Any = None) -> list[Traversal]:
+def traverse(run: Run, dims: Sequence[int] | None = None, *, steps: int = 9, span: float = 2.5,
+             semantic: bool | None = None, workers: int | None = None,
+             base_preset: Preset | None = None) -> list[Traversal]:
     """Traverse latent dimensions and rank them by the audio variance they produce (largest first).
 
     Args:
@@ -103,11 +110,9 @@ def traverse(run: Any, dims: Sequence[int] | None = None, *, steps: int = 9, spa
     Raises:
         ApplicationError: The model has no latent space, or a dimension is out of range.
     """
-    from ..plugins import get_synth
-
     require_latent(run, "macro")
     model = run.model
-    tag_pairs = list(getattr(run, "tag_pairs", []) or [])
+    tag_pairs = list(run.tag_pairs)
     if semantic is None:
         semantic = bool(tag_pairs) and hasattr(model, "disentangling_flow")
     if semantic and not (tag_pairs and hasattr(model, "disentangling_flow")):
@@ -124,10 +129,8 @@ def traverse(run: Any, dims: Sequence[int] | None = None, *, steps: int = 9, spa
     base = base_preset or synth.default_preset()
     synth.close()
     values = np.linspace(-span, span, steps)
-    from ..data.features import log_mel
-
     out: list[Traversal] = []
-    with ParallelRenderer(lambda: get_synth(run.synth_id), run.render_settings, workers) as renderer:
+    with SynthPool(run.synth_id, workers) as synths:
         for d in dims:
             codes = torch.zeros(steps, model.latent_dim)
             codes[:, d] = torch.as_tensor(values, dtype=torch.float32)
@@ -135,8 +138,9 @@ def traverse(run: Any, dims: Sequence[int] | None = None, *, steps: int = 9, spa
                 with torch.no_grad():
                     codes = _semantic_inverse(model, codes.to(next(model.parameters()).device)).cpu()
             params = params_from_latent(run, codes)
-            audio = renderer.render(presets_from_normalised(base, run.parameters, params,
-                                                            names=[f"Z{d} {v:+.1f}" for v in values]))
+            audio = synths.render(presets_from_normalised(base, run.parameters, params,
+                                                          names=[f"Z{d} {v:+.1f}" for v in values]),
+                                  run.render_settings)
             mel = log_mel(audio, run.feature_settings).numpy()
             ranges = params.max(axis=0) - params.min(axis=0)
             order = np.argsort(-ranges, kind="stable")
@@ -148,7 +152,7 @@ def traverse(run: Any, dims: Sequence[int] | None = None, *, steps: int = 9, spa
     return sorted(out, key=lambda t: -t.audio_variance)
 
 
-def write_macros(traversals: Sequence[Traversal], run: Any, out_dir: str | Path, *, top: int = 6) -> dict[str, Any]:
+def write_macros(traversals: Sequence[Traversal], run: Run, out_dir: str | Path, *, top: int = 6) -> dict[str, Any]:
     """Write ``macro.json``, one figure and one WAV (the path played step by step) per dimension.
 
     Returns:

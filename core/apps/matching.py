@@ -23,11 +23,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.features import FeatureSettings, log_mel, magnitude_mel
+from ..data.render import SynthPool
+from ..data.store import PresetStore
 from ..errors import PatchflowError
-from ..evaluation.inference import RunLike, latent_samples, normalised_mel, predict_params
-from ..evaluation.metrics import SpectrogramSettings
-from ..evaluation.rendering import ParallelRenderer
-from .refine import AudioObjective, Candidate, refine
+from ..presets import Preset
+from ..progress import Progress, or_quiet
+from ..runtime.distances import level_matched, spectral_convergence
+from ..runtime.inference import latent_samples, normalised_mel, predict_params
+from ..runtime.rendering import presets_from_normalised
+from ..runtime.retrieval import MelRetrieval
+from ..runtime.run import Run
+from ..runtime.search import AudioObjective, Candidate, refine
 
 
 class AudioFileError(PatchflowError):
@@ -38,22 +45,34 @@ def load_target(path: str | Path, sample_rate: int, num_samples: int) -> np.ndar
     """Read any audio file as mono float32 at ``sample_rate``, trimmed or zero-padded to ``num_samples``.
 
     Raises:
-        AudioFileError: The file cannot be decoded, or it is silent.
+        AudioFileError: The file cannot be decoded, or it is silent (peak below
+            :data:`patchflow.data.render.SILENCE_PEAK`) or not finite.
     """
+    import warnings
+
     import librosa
+
+    from ..data.render import SILENCE_PEAK
 
     path = Path(path)
     if not path.is_file():
         raise AudioFileError(f"{path}: no such audio file")
     try:
-        audio, _ = librosa.load(str(path), sr=sample_rate, mono=True)
+        with warnings.catch_warnings():  # librosa warns about its fallback decoders; the error below says enough
+            warnings.simplefilter("ignore")
+            audio, _ = librosa.load(str(path), sr=sample_rate, mono=True)
     except Exception as exc:  # librosa/soundfile/audioread raise many unrelated types
-        raise AudioFileError(f"{path}: cannot read audio ({exc})") from None
+        reason = str(exc).strip() or type(exc).__name__
+        raise AudioFileError(f"{path}: cannot read audio ({reason}; is it an audio file?)") from None
     out = np.zeros(num_samples, dtype=np.float32)
     n = min(num_samples, len(audio))
     out[:n] = audio[:n]
-    if not np.any(out) or not np.all(np.isfinite(out)):
-        raise AudioFileError(f"{path}: the first {num_samples / sample_rate:.2f} s are silent or not finite")
+    if not np.all(np.isfinite(out)):
+        raise AudioFileError(f"{path}: the first {num_samples / sample_rate:.2f} s hold NaN or infinite samples")
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    if peak < SILENCE_PEAK:
+        raise AudioFileError(f"{path}: the first {num_samples / sample_rate:.2f} s are silent (peak {peak:.2g} < "
+                             f"{SILENCE_PEAK:g}); nothing to match")
     return out
 
 
@@ -81,10 +100,10 @@ class MatchResult:
         return self.candidates[0]
 
 
-def match_sound(run: RunLike, target: np.ndarray, *, base_preset: Any, store: Any | None = None,
+def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset, store: PresetStore | None = None,
                 budget_seconds: float = 2.0, latent_count: int = 32, latent_sigma: float = 0.5,
                 neighbours: int = 8, top: int = 3, workers: int | None = None, seed: int = 0,
-                metric: str = "sc", progress: Any = None) -> MatchResult:
+                metric: str = "sc", progress: Progress | None = None) -> MatchResult:
     """Find parameters whose rendering sounds like ``target``.
 
     Args:
@@ -100,26 +119,23 @@ def match_sound(run: RunLike, target: np.ndarray, *, base_preset: Any, store: An
         workers: Render threads.
         seed: Seed of sampling and search.
         metric: Distance that ranks candidates and drives the search (``sc`` or ``log_mse``, see
-            :class:`~patchflow.apps.refine.AudioObjective`); stages report it.
-        progress: Optional callable receiving a line of text after each stage.
+            :class:`~patchflow.runtime.search.AudioObjective`); stages report it.
+        progress: Receives a line after each stage (default: quiet).
     """
-    from ..data.features import log_mel
     from ..data.importing import reference_peak
-    from ..evaluation.retrieval import MelRetrieval
-    from ..plugins import get_synth
 
-    say = progress or (lambda text: None)
+    say = or_quiet(progress).message
     start_time = time.monotonic()
     peak = float(np.max(np.abs(target)))
     level = reference_peak(store) if store is not None else None
     gain = level / peak if level and peak > 0 else 1.0
     raw_mel = log_mel(target[None] * gain, run.feature_settings)
     mel = normalised_mel(run, raw_mel)
-    spec = SpectrogramSettings.from_features(run.feature_settings, run.render_settings.sample_rate)
+    spec = run.feature_settings
     stages: list[tuple[str, float, int, float]] = []
-    with ParallelRenderer(lambda: get_synth(run.synth_id), run.render_settings, workers) as renderer:
-        objective = AudioObjective(target, renderer, base_preset, run.parameters, spec, match_level=True,
-                                   metric=metric)
+    with SynthPool(run.synth_id, workers) as synths:
+        objective = AudioObjective(target, synths, run.render_settings, base_preset, run.parameters, spec,
+                                   match_level=True, metric=metric)
         pool: list[Candidate] = []
 
         def stage(name: str, params: np.ndarray, origin: str) -> None:
@@ -154,7 +170,7 @@ def match_sound(run: RunLike, target: np.ndarray, *, base_preset: Any, store: An
                              "spectrogram": spec.to_json()})
 
 
-def write_match(result: MatchResult, run: RunLike, base_preset: Any, out_dir: str | Path, *, top: int = 1,
+def write_match(result: MatchResult, run: Run, base_preset: Preset, out_dir: str | Path, *, top: int = 1,
                 name: str = "match") -> dict[str, Any]:
     """Write the match: native preset file(s), rendered audio, a spectrogram picture and ``match.json``.
 
@@ -169,8 +185,6 @@ def write_match(result: MatchResult, run: RunLike, base_preset: Any, out_dir: st
     import json
 
     from ..audio import headroom_gain, write_wav
-    from ..evaluation.metrics import level_matched, magnitude_mel, spectral_convergence
-    from ..evaluation.rendering import presets_from_normalised
     from ..evaluation.report import spectrogram_figure
     from ..plugins import find_writer, get_synth, write_presets
 
@@ -195,7 +209,7 @@ def write_match(result: MatchResult, run: RunLike, base_preset: Any, out_dir: st
     write_wav(files["audio"], audio[0] * gain, rate)
     for k, clip in enumerate(audio[1:], start=2):
         write_wav(out / f"candidate-{k}.wav", clip * gain, rate)
-    spec = SpectrogramSettings(**result.info["spectrogram"])
+    spec = FeatureSettings.from_json(result.info["spectrogram"])
     target_spec = magnitude_mel(result.target, spec)
     match_spec = level_matched(target_spec, magnitude_mel(audio[0], spec))
     sc = float(spectral_convergence(target_spec, match_spec)[0])

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..synth import RenderSettings
-from .app import console, friendly_errors
+from .app import console, err_console, friendly_errors
 from .render_options import render_options
 
 dataset_app = typer.Typer(help="Build and inspect datasets of rendered presets (zarr stores).",
@@ -39,19 +39,25 @@ def build(
     folds: Optional[int] = typer.Option(None, help="Also assign K cross-validation folds."),
     base_preset: Optional[str] = typer.Option(None, help="FILE[#INDEX] holding the parameters not learned."),
     backend: str = typer.Option("local", help="local (threads) or ray."),
-    overwrite: bool = typer.Option(False, help="Replace a store built with other options."),
+    overwrite: bool = typer.Option(False, help="Replace a store built with other options (only ever a store)."),
+    parser: Optional[str] = typer.Option(None, "--parser", help="Read every file with this preset parser (when "
+                                         "several recognise the files; see `patchflow plugins`)."),
+    random_presets: int = typer.Option(0, "--random-presets", help="Also render N presets with the learned "
+                                       "parameters drawn uniformly, in the training split only."),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ) -> None:
     """Render a preset corpus into a store; rerun the same command to resume an interrupted build."""
     from ..errors import PatchflowError
     from ..data.build import build_store
+    from .progress import ConsoleProgress
 
     sources = list(presets or []) + list(paths or [])
     if not sources:
         raise PatchflowError("give preset files or folders with --presets")
     store = build_store(synth, sources, out, params=params, settings=settings, limit=limit, workers=workers,
                         seed=seed, split=split, folds=folds, group_by=group_by, base_preset=base_preset,
-                        backend=backend, progress=progress, overwrite=overwrite)
+                        backend=backend, progress=ConsoleProgress(err_console, enabled=progress),
+                        overwrite=overwrite, parser=parser, random_presets=random_presets)
     counts = store.counts
     console.print(f"[bold]{out}[/]: {counts.get('usable', 0)} usable presets of {counts.get('kept', 0)} "
                   f"({counts.get('duplicates', 0)} duplicates removed, {len(store.failures)} failures); "

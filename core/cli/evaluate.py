@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .app import console, friendly_errors
+from .app import console, err_console, friendly_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -35,26 +35,20 @@ def register(app: typer.Typer) -> None:
         """Evaluate RUNS on the test split of --data: parameter error, audio error of re-rendered presets
         (spectral convergence, log-mel MSE), paired comparisons, and two reference rows (training mean,
         nearest-neighbour retrieval)."""
-        from rich.progress import Progress
-
         from ..data.store import open_store
         from ..evaluation.evaluate import EvalSettings
         from ..evaluation.evaluate import evaluate as run_evaluation
         from ..evaluation.report import write_report
-        from ..training import load_run
+        from ..runtime import load_run
+        from .progress import ConsoleProgress
 
         store = open_store(data)
         loaded = [load_run(r, device=device, checkpoint=checkpoint) for r in runs]
         others = [(Path(p).stem, open_store(p)) for p in ood]
         settings = EvalSettings(max_items=max_items, refine_budget=refine_budget, examples=examples,
                                 workers=workers, seed=seed, search_metric=metric)
-        with Progress(console=console, transient=True) as bar:
-            task = bar.add_task("evaluating", total=None)
-
-            def progress(what: str, done: int, total: int) -> None:
-                bar.update(task, description=what, completed=done, total=total)
-
-            result = run_evaluation(loaded, store, others, settings, progress=progress)
+        result = run_evaluation(loaded, store, others, settings,
+                                progress=ConsoleProgress(err_console, transient=True))
         files = write_report(result, out)
         console.print(files["markdown"].read_text(encoding="utf-8"), markup=False, highlight=False)
         console.print(f"Wrote {files['markdown']}, {files['json']} and figures in {files['figures']}")

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         from ..apps.common import load_preset
         from ..apps.explore import explore as run_explore
         from ..apps.explore import write_exploration
-        from ..training import load_run
+        from ..runtime import load_run
 
         run = load_run(run_dir, device=device)
         preset = load_preset(preset_file, run.synth_id, index)
@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         from ..apps.common import load_preset
         from ..apps.explore import interpolate as run_interpolate
         from ..apps.explore import write_interpolation
-        from ..training import load_run
+        from ..runtime import load_run
 
         run = load_run(run_dir, device=device)
         first, second = load_preset(a, run.synth_id), load_preset(b, run.synth_id)

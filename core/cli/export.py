@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Export mel-features -> parameters (and latent -> parameters) graphs loadable without patchflow."""
         from ..apps.export import export_run
-        from ..training import load_run
+        from ..runtime import load_run
 
         run = load_run(run_dir, device="cpu")
         files = export_run(run, out or Path(run_dir) / "export", fmt, batch)

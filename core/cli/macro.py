@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         by the audio variance they produce."""
         from ..apps.macro import traverse, write_macros
         from ..data.store import open_store
-        from ..training import load_run
+        from ..runtime import load_run
 
         run = load_run(run_dir, device=device)
         base = open_store(run.store_path).base_preset if Path(run.store_path).exists() else None

@@ -34,9 +34,13 @@ def register(app: typer.Typer) -> None:
         synth's native format with its rendering."""
         from ..apps.matching import load_target, match_sound, write_match
         from ..data.store import open_store
+        from ..errors import PatchflowError
         from ..plugins import get_synth
-        from ..training import load_run
+        from ..runtime import load_run
+        from .progress import ConsoleProgress
 
+        if out.exists() and not out.is_dir():
+            raise PatchflowError(f"--out {out} is a file; give a folder for the match files")
         run = load_run(run_dir, device=device)
         store_path = data or run.store_path
         store = open_store(store_path) if store_path and Path(store_path).exists() else None
@@ -47,7 +51,7 @@ def register(app: typer.Typer) -> None:
         result = match_sound(run, target, base_preset=base, store=store, budget_seconds=budget,
                              latent_count=latent_samples, neighbours=neighbours if store is not None else 0,
                              top=max(3, top), workers=workers, seed=seed, metric=metric,
-                             progress=console.print)
+                             progress=ConsoleProgress(console))
         written = write_match(result, run, base, out, top=top)
         console.print(f"Best match SC {written['summary']['sc']:.4f} (level-matched); wrote "
                       + ", ".join(str(p) for p in written["files"].values()))

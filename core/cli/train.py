@@ -83,8 +83,11 @@ def register(app: typer.Typer) -> None:
                 config = make_config(data, out, model, preset=preset, overrides=overrides)  # type: ignore[arg-type]
             except ValueError as exc:
                 raise PatchflowError(f"invalid training settings: {exc}") from None
+        from .progress import ConsoleProgress
+
         try:
-            run_dir = run_training(config, resume=resume)
+            run_dir = run_training(config, resume=resume,
+                                   progress=ConsoleProgress(err_console, enabled=config.progress))
         except TrainingInterrupted as exc:
             err_console.print(f"[yellow]{exc}[/]", highlight=False, soft_wrap=True)
             raise typer.Exit(130) from None

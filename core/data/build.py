@@ -19,9 +19,8 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,26 +29,22 @@ import torch
 
 from ..errors import PatchflowError
 from ..locking import FolderLock
-from ..plugins import get_synth, iter_preset_files
+from ..progress import Progress, or_quiet
+from ..plugins import get_synth, iter_preset_files, preset_parsers
 from ..presets import Preset
 from ..synth import RenderSettings, Synth
 from .corpus import native_matrix, read_corpus
 from .features import FeatureSettings, prepare
+from .outputs import check_writable_out, clear_store, folder_entries, refuse_foreign
+from .render import default_workers
 from .render_stage import render_local, render_ray
 from .selection import choose_base_preset, load_base_preset, select_parameters
 from .splits import assign_splits, group_keys, mel_statistics
-from .outputs import check_writable_out, clear_store, folder_entries, refuse_foreign
 from .store import CHUNK_ROWS, FORMAT_VERSION, PresetStore, StoreError, create_layout, open_group, open_store
 
 BACKENDS = ("local", "ray")
-
-
-def default_workers() -> int:
-    """One render thread per available core."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+#: The ``sources`` entry of presets drawn at random (``random#K``), not read from a file.
+RANDOM_SOURCE = "random"
 
 
 # ---------------------------------------------------------------------------------------------------- fingerprint
@@ -69,6 +64,18 @@ def build_fingerprint(synth_id: str, files: Sequence[Path], config: dict[str, An
     return digest.hexdigest()
 
 
+def _check_parser(synth_id: str, name: str) -> None:
+    """Refuse an unknown ``--parser`` before anything is read."""
+    import difflib
+
+    names = [p.name for p in preset_parsers(synth_id)]
+    if name not in names:
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise PatchflowError(f"no preset parser named {name!r} reads {synth_id} presets; {hint}"
+                             f"installed: {', '.join(names) or 'none'}")
+
+
 # ----------------------------------------------------------------------------------------------------------- plan
 def _tag_pairs(presets: Sequence[Preset]) -> list[str]:
     return sorted({k for p in presets for k in p.tags if isinstance(k, str) and "/" in k})
@@ -85,11 +92,10 @@ def _tag_values(preset: Preset, pairs: Sequence[str]) -> list[int]:
 
 def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, *, params: str, settings: RenderSettings,
           features: FeatureSettings, limit: int | None, workers: int, seed: int, base_preset: str | None,
-          meta: dict[str, Any], say: Callable[[str], None], progress: bool) -> None:
+          meta: dict[str, Any], progress: Progress, parser: str | None = None, random_presets: int = 0) -> None:
     table = synth.parameters
-    files = iter_preset_files(paths, exclude=[out])
-    with _progress(progress, len(files), "reading presets", unit="files") as advance:
-        corpus = read_corpus(synth.id, paths, progress=lambda: advance(1), exclude=[out])
+    say = progress.message
+    corpus = read_corpus(synth.id, paths, progress=progress, exclude=[out], parser=parser)
     say(f"read {len(corpus.presets)} presets from {len(corpus.files)} files "
         f"({sum(f['stage'] == 'parse' for f in corpus.failures)} failures)")
     if not corpus.presets:
@@ -121,6 +127,17 @@ def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, *, params: str, 
     native = values[keep]
     pairs = _tag_pairs(rows)
     say(f"learning {len(names)} parameters; {duplicates} duplicates removed; {len(rows)} presets to render")
+    names_col = [p.name for p in rows]
+    sources_col = [str(p.source) if p.source else "" for p in rows]
+    tags = np.asarray([_tag_values(p, pairs) for p in rows], dtype=np.int8).reshape(len(rows), len(pairs))
+    if random_presets:
+        drawn = learned.to_native(np.random.default_rng([seed, 1]).uniform(size=(random_presets, len(names))))
+        native = np.concatenate([native, drawn])
+        names_col += [f"RANDOM {k + 1}" for k in range(random_presets)]
+        sources_col += [f"{RANDOM_SOURCE}#{k}" for k in range(random_presets)]
+        tags = np.concatenate([tags, np.zeros((random_presets, len(pairs)), dtype=np.int8)])
+        say(f"adding {random_presets} random presets (learned parameters drawn uniformly over {base.name!r}) to the "
+            f"training split")
 
     meta = dict(meta, kind="presets", synth=synth.id, parameters=learned.to_json(),
                 base_preset=base.model_dump(mode="json"), base_preset_rule=base_rule, selection=selection,
@@ -132,19 +149,20 @@ def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, *, params: str, 
                         "presets_skipped_by_parser": sum(1 for f in corpus.failures if "#" in f["source"]),
                         "parser_notes": dict(corpus.problems), "parser_warnings": dict(corpus.warnings),
                         "duplicates": int(duplicates), "limited_out": int(limited_out), "kept": len(rows)})
+    meta["counts"]["random_presets"] = int(random_presets)
     clear_store(out)
-    group = create_layout(out, meta, len(rows), len(names), len(pairs), settings, features)
+    group = create_layout(out, meta, len(native), len(names), len(pairs), settings, features)
     classes = np.full(native.shape, -1, dtype=np.int64)
     for j, spec in enumerate(learned):
         if not spec.is_continuous:
             classes[:, j] = np.round(native[:, j]).astype(np.int64)
-    if len(rows):
+    if len(native):
         group["native"][:] = native
         group["params"][:] = learned.to_normalised(native).astype(np.float32)
         group["classes"][:] = classes
-        group["tags"][:] = np.asarray([_tag_values(p, pairs) for p in rows], dtype=np.int8).reshape(len(rows), -1)
-        group["names"][:] = np.asarray([p.name for p in rows], dtype=object).astype(str)
-        group["sources"][:] = np.asarray([str(p.source) if p.source else "" for p in rows], dtype=object).astype(str)
+        group["tags"][:] = tags.reshape(len(native), -1)
+        group["names"][:] = np.asarray(names_col, dtype=object).astype(str)
+        group["sources"][:] = np.asarray(sources_col, dtype=object).astype(str)
     group.attrs["patchflow"] = dict(group.attrs["patchflow"], plan_complete=True)
 
 
@@ -155,8 +173,11 @@ def _finalize(path: Path, split: str, seed: int, folds: int | None, group_by: st
     group = open_group(path, "r+")
     ok = np.asarray(group["ok"][:], dtype=bool)
     errors = [str(e) for e in group["error"][:]]
-    keys = group_keys(store.sources, group_by)
-    split_codes, fold = assign_splits(ok, keys, split, seed, folds)
+    sources = store.sources
+    keys = group_keys(sources, group_by)
+    drawn = np.asarray([s.startswith(RANDOM_SOURCE + "#") for s in sources], dtype=bool)
+    split_codes, fold = assign_splits(ok & ~drawn, keys, split, seed, folds)
+    split_codes[drawn & ok] = 0  # random presets only ever train; the splits' fractions are of real voices
     group["split"][:] = split_codes
     group["fold"][:] = fold
     mean, std = mel_statistics(group["mel"], np.flatnonzero(split_codes == 0), CHUNK_ROWS)
@@ -199,8 +220,10 @@ def build_store(
     group_by: str = "file",
     base_preset: str | None = None,
     backend: str = "local",
-    progress: bool = True,
+    progress: Progress | None = None,
     overwrite: bool = False,
+    parser: str | None = None,
+    random_presets: int = 0,
 ) -> PresetStore:
     """Build (or resume, or just open if already built) a store of rendered presets.
 
@@ -220,8 +243,14 @@ def build_store(
         group_by: ``file`` or ``folder`` for grouped splits.
         base_preset: ``FILE[#INDEX]`` of the preset holding the parameters not learned.
         backend: ``local`` (threads) or ``ray``.
-        progress: Show a progress bar.
-        overwrite: Replace an existing store built with different options.
+        progress: Receives messages and the progress of reading and rendering (default: quiet; the CLI draws
+            bars).
+        overwrite: Replace an existing store built with different options (only ever a store: see
+            :mod:`patchflow.data.outputs`).
+        parser: Read every file with the preset parser of this name (when several parsers recognise the files).
+        random_presets: Also render this many presets whose learned parameters are drawn uniformly over their
+            ranges (grid-snapped, over the base preset), all in the training split: synthetic data that fills the
+            parameter space between the corpus's voices. Validation and test rows stay real voices.
 
     Raises:
         StoreError: ``out`` holds a store built with other options (and ``overwrite`` is false), or a non-store.
@@ -246,28 +275,38 @@ def build_store(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise PatchflowError(f"preset path not found: {', '.join(missing)}")
+    if parser is not None:
+        _check_parser(synth_obj.id, parser)
     check_writable_out(out, paths)
     files = iter_preset_files(paths, exclude=[out])
     config = {"params": str(params), "settings": vars(settings), "features": features.to_json(), "limit": limit,
               "seed": seed, "split": split, "folds": folds, "group_by": group_by, "base_preset": base_preset,
               "paths": [str(p.resolve()) for p in paths], "format": FORMAT_VERSION}
+    if parser is not None:  # only when given, so stores built before the option keep their fingerprint
+        config["parser"] = parser
+    if random_presets < 0:
+        raise PatchflowError("--random-presets must be at least 0")
+    if random_presets:
+        config["random_presets"] = int(random_presets)
     fingerprint = build_fingerprint(synth_obj.id, files, config)
-    console = _console()
+    progress = or_quiet(progress)
     with FolderLock(out, "store") as lock:
         if lock.stale_owner is not None:
-            console.print(lock.describe_stale())
+            progress.message(lock.describe_stale() or "")
         return _build_locked(synth_obj, paths, out, params=params, settings=settings, features=features,
                              limit=limit, workers=workers, seed=seed, split=split, folds=folds, group_by=group_by,
                              base_preset=base_preset, backend=backend, progress=progress, overwrite=overwrite,
-                             config=config, fingerprint=fingerprint, started=started, say=console.print)
+                             config=config, fingerprint=fingerprint, started=started, parser=parser,
+                             random_presets=random_presets)
 
 
 def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, *, params: str, settings: RenderSettings,
                   features: FeatureSettings, limit: int | None, workers: int, seed: int, split: str,
-                  folds: int | None, group_by: str, base_preset: str | None, backend: str, progress: bool,
+                  folds: int | None, group_by: str, base_preset: str | None, backend: str, progress: Progress,
                   overwrite: bool, config: dict[str, Any], fingerprint: str, started: float,
-                  say: Callable[[str], None]) -> PresetStore:
+                  parser: str | None, random_presets: int) -> PresetStore:
     """The build itself, run while this process holds the lock of ``out``."""
+    say = progress.message
     needs_plan = True
     if folder_entries(out):
         refuse_foreign(out)  # never replace what patchflow did not write, --overwrite or not
@@ -293,7 +332,8 @@ def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, *, params:
     if needs_plan:
         _plan(synth_obj, paths, out, params=str(params), settings=settings, features=features, limit=limit,
               workers=workers, seed=seed, base_preset=base_preset,
-              meta={"fingerprint": fingerprint, "build": config}, say=say, progress=progress)
+              meta={"fingerprint": fingerprint, "build": config}, progress=progress, parser=parser,
+              random_presets=random_presets)
         timing["plan_s"] = round(time.perf_counter() - started, 3)
 
     store = PresetStore(out)
@@ -307,11 +347,11 @@ def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, *, params:
     torch.set_num_threads(1)  # one feature thread per render worker; more only oversubscribes the cores
     gc.freeze()  # the render stage churns small objects; spare the collector the long-lived ones (~3% of the CPU)
     try:
-        with _progress(progress, todo, f"rendering {synth_obj.id}") as advance:
+        with progress.task(f"rendering {synth_obj.id}", todo, "presets") as task:
             if backend == "ray":
-                stages = render_ray(store, out, synth_obj.parameters, chunks, workers, advance)
+                stages = render_ray(store, out, synth_obj.parameters, chunks, workers, task.advance)
             else:
-                stages = render_local(store, out, synth_obj.parameters, chunks, workers, advance)
+                stages = render_local(store, out, synth_obj.parameters, chunks, workers, task.advance)
     finally:
         torch.set_num_threads(torch_threads)
         gc.unfreeze()
@@ -323,44 +363,3 @@ def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, *, params:
     timing["total_s"] = round(time.perf_counter() - started, 3)
     _finalize(out, split, seed, folds, group_by, timing)
     return open_store(out)
-
-
-def _console():
-    from rich.console import Console
-
-    return Console(stderr=True)
-
-
-class _progress:
-    """A rich progress bar with rate and ETA (or nothing when disabled); ``with`` gives an ``advance(n)`` callable."""
-
-    def __init__(self, enabled: bool, total: int, label: str, unit: str = "presets") -> None:
-        self.enabled, self.total, self.label, self.unit = enabled, total, label, unit
-        self._bar = None
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
-
-        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TaskProgressColumn(), TextColumn("[cyan]{task.fields[rate]}"),
-                             TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
-        self._bar.start()
-        task = self._bar.add_task(self.label, total=self.total, rate="")
-        started = time.perf_counter()
-        count = [0]
-
-        def advance(n: int) -> None:
-            count[0] += n
-            elapsed = time.perf_counter() - started
-            rate = f"{count[0] / elapsed:.0f} {self.unit}/s" if elapsed > 0 else ""
-            self._bar.update(task, advance=n, rate=rate)
-
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-

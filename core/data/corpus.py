@@ -16,6 +16,7 @@ from ..errors import PatchflowError
 from ..parameters import ParameterTable
 from ..plugins import iter_preset_files, parse_preset_file
 from ..presets import Preset
+from ..progress import Progress, or_quiet
 
 
 @dataclass
@@ -37,35 +38,41 @@ class Corpus:
     warnings: Counter = field(default_factory=Counter)
 
 
-def read_corpus(synth_id: str, paths: Iterable[str | Path], progress: Any = None,
-                exclude: Iterable[str | Path] = ()) -> Corpus:
+def read_corpus(synth_id: str, paths: Iterable[str | Path], progress: Progress | None = None,
+                exclude: Iterable[str | Path] = (), parser: str | None = None) -> Corpus:
     """Parse every preset file under ``paths`` (files or folders) with the parsers registered for ``synth_id``.
 
     A file no parser can read is listed in :attr:`Corpus.failures` with the parser's reason; nothing raises.
-    Files under a folder of ``exclude`` are not read (see :func:`patchflow.plugins.iter_preset_files`).
+    Files under a folder of ``exclude`` are not read (see :func:`patchflow.plugins.iter_preset_files`). With
+    ``parser``, every file is read by the parser of that name only (for files several parsers claim).
     """
     corpus = Corpus(files=iter_preset_files(paths, exclude))
-    for path in corpus.files:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                result = parse_preset_file(path, synth_id)
-            except PatchflowError as exc:
-                corpus.failures.append({"source": str(path), "name": "", "stage": "parse", "reason": str(exc)})
-                result = None
-        for w in caught:
-            corpus.warnings[type(w.message).__name__ + ": " + _shorten(str(w.message))] += 1
-        if result is not None:
-            corpus.presets.extend(p for p in result.presets if p.synth == synth_id)
-            for problem in result.problems:
-                corpus.problems[problem.kind] += 1
-                if problem.action == "skipped":
-                    source = f"{problem.path}#{problem.index}" if problem.index is not None else problem.path
-                    corpus.failures.append({"source": source, "name": "", "stage": "parse",
-                                            "reason": f"{problem.kind}: {problem.message}"})
-        if progress is not None:
-            progress()
+    with or_quiet(progress).task("reading presets", len(corpus.files), "files") as task:
+        for path in corpus.files:
+            _read_file(corpus, path, synth_id, parser)
+            task.advance(1)
     return corpus
+
+
+def _read_file(corpus: Corpus, path: Path, synth_id: str, parser: str | None) -> None:
+    """Parse one file into ``corpus`` (presets, failures, problem and warning counts)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = parse_preset_file(path, synth_id, parser=parser)
+        except PatchflowError as exc:
+            corpus.failures.append({"source": str(path), "name": "", "stage": "parse", "reason": str(exc)})
+            result = None
+    for w in caught:
+        corpus.warnings[type(w.message).__name__ + ": " + _shorten(str(w.message))] += 1
+    if result is not None:
+        corpus.presets.extend(p for p in result.presets if p.synth == synth_id)
+        for problem in result.problems:
+            corpus.problems[problem.kind] += 1
+            if problem.action == "skipped":
+                source = f"{problem.path}#{problem.index}" if problem.index is not None else problem.path
+                corpus.failures.append({"source": source, "name": "", "stage": "parse",
+                                        "reason": f"{problem.kind}: {problem.message}"})
 
 
 def _shorten(message: str) -> str:

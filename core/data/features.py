@@ -1,16 +1,20 @@
-"""Log-mel features, computed with torch: clip by clip on the CPU, in batches on other devices.
+"""Mel spectrograms, computed with torch: clip by clip on the CPU, in batches on other devices.
 
-The recipe follows the method's paper: magnitude spectrogram (FFT 2048, hop 1024, Hann window, centred frames with
-zero padding), 128 mel bins between 30 and 11000 Hz (librosa's Slaney filters), log amplitude in decibels
-``20 * log10(max(mel, 1e-5))`` (no per-clip reference, no top-dB cut, so levels are comparable across clips).
-The result equals ``librosa.amplitude_to_db(librosa.feature.melspectrogram(..., power=1, pad_mode="constant"),
-ref=1.0, amin=1e-5, top_db=None)`` within 0.01 dB for bins above -80 dB (see ``tests/test_features.py``).
+One recipe (:class:`FeatureSettings`) gives two outputs of one code path: the **linear-magnitude mel** that the
+audio distances compare (:func:`magnitude_mel`) and the **log-mel** the models read (:func:`log_mel`, the same
+spectrogram in decibels). The recipe follows the method's paper: magnitude spectrogram (FFT 2048, hop 1024, Hann
+window, centred frames with zero padding), 128 mel bins between 30 and 11000 Hz (librosa's Slaney filters; the top
+is clamped to the Nyquist frequency), log amplitude in decibels ``20 * log10(max(mel, 1e-5))`` (no per-clip
+reference, no top-dB cut, so levels are comparable across clips). The magnitudes equal
+``librosa.feature.melspectrogram(..., power=1, pad_mode="constant")`` and the log-mel equals
+``librosa.amplitude_to_db(that, ref=1.0, amin=1e-5, top_db=None)`` within 0.01 dB for bins above -80 dB (see
+``tests/test_features.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 import warnings
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -62,7 +66,7 @@ def _mel_basis(settings: FeatureSettings) -> torch.Tensor:
     import librosa
 
     basis = librosa.filters.mel(sr=settings.sample_rate, n_fft=settings.n_fft, n_mels=settings.n_mels,
-                                fmin=settings.fmin, fmax=settings.fmax)
+                                fmin=settings.fmin, fmax=min(settings.fmax, settings.sample_rate / 2))
     return torch.from_numpy(basis.astype(np.float32))
 
 
@@ -88,7 +92,7 @@ def prepare(settings: FeatureSettings) -> None:
 
 
 def log_mel(audio: np.ndarray | torch.Tensor, settings: FeatureSettings = FeatureSettings()) -> torch.Tensor:
-    """Log-mel spectrograms of a batch of mono clips.
+    """Log-mel spectrograms (dB) of a batch of mono clips: what the models read.
 
     Args:
         audio: ``(B, samples)`` or ``(samples,)`` float audio at ``settings.sample_rate``.
@@ -98,6 +102,22 @@ def log_mel(audio: np.ndarray | torch.Tensor, settings: FeatureSettings = Featur
         ``(B, n_mels, frames)`` float32 tensor in dB (``(n_mels, frames)`` for a single clip), on the input's
         device (CPU for numpy input).
     """
+    return _mel(audio, settings, log=True)
+
+
+def magnitude_mel(audio: np.ndarray | torch.Tensor, settings: FeatureSettings = FeatureSettings()) -> np.ndarray:
+    """Linear-magnitude mel spectrograms ``(..., n_mels, frames)`` of mono audio ``(..., samples)``: what the audio
+    distances compare (:mod:`patchflow.runtime.distances`).
+
+    STFT magnitudes (power 1, not power 2) summed through the mel filters: :func:`log_mel` before the logarithm.
+    """
+    array = np.asarray(audio, dtype=np.float32)
+    flat = array.reshape(-1, array.shape[-1]) if array.ndim else array.reshape(1, 1)
+    mel = _mel(np.ascontiguousarray(flat), settings, log=False).numpy()
+    return mel.reshape(array.shape[:-1] + mel.shape[-2:])
+
+
+def _mel(audio: np.ndarray | torch.Tensor, settings: FeatureSettings, log: bool) -> torch.Tensor:
     x = torch.as_tensor(audio, dtype=torch.float32)
     single = x.ndim == 1
     if single:
@@ -106,9 +126,9 @@ def log_mel(audio: np.ndarray | torch.Tensor, settings: FeatureSettings = Featur
         raise ValueError(f"expected (batch, samples) audio, got shape {tuple(x.shape)}")
     if x.device.type == "cpu":
         out = torch.empty(x.shape[0], settings.n_mels, settings.frames(x.shape[1]))
-        log_mel_into(x, out, settings)
+        _featurize_into(x, out, settings, log)
     else:
-        out = _log_mel_batched(x, settings)
+        out = _mel_batched(x, settings, log)
     return out[0] if single else out
 
 
@@ -123,9 +143,13 @@ def log_mel_into(audio: np.ndarray | torch.Tensor, out: np.ndarray | torch.Tenso
     target = torch.as_tensor(out)
     if target.shape != (x.shape[0], settings.n_mels, settings.frames(x.shape[1])):
         raise ValueError(f"output shape {tuple(target.shape)} does not fit audio of shape {tuple(x.shape)}")
-    featurizer = ClipFeaturizer(settings, x.shape[1])
+    _featurize_into(x, target, settings, log=True)
+
+
+def _featurize_into(x: torch.Tensor, out: torch.Tensor, settings: FeatureSettings, log: bool) -> None:
+    featurizer = ClipFeaturizer(settings, x.shape[1], log=log)
     for i in range(x.shape[0]):
-        featurizer(x[i], target[i])
+        featurizer(x[i], out[i])
 
 
 class ClipFeaturizer:
@@ -133,10 +157,15 @@ class ClipFeaturizer:
 
     A centred STFT is the FFT of windowed frames of the zero-padded clip; reusing the buffers for them avoids
     allocating (and faulting in) fresh memory for every clip. Not thread-safe: one per thread.
+
+    Args:
+        settings: The feature recipe.
+        samples: Length of every clip.
+        log: Write log-mels in dB (what the models read); ``False`` writes linear magnitudes.
     """
 
-    def __init__(self, settings: FeatureSettings, samples: int) -> None:
-        self.settings, self.samples = settings, samples
+    def __init__(self, settings: FeatureSettings, samples: int, log: bool = True) -> None:
+        self.settings, self.samples, self.log = settings, samples, log
         half = settings.n_fft // 2
         frames = settings.frames(samples)
         self._basis = _sparse_mel_basis(settings)
@@ -147,7 +176,7 @@ class ClipFeaturizer:
         self._magnitude = np.empty((half + 1, frames), dtype=np.float32)
 
     def __call__(self, clip: np.ndarray | torch.Tensor, out: np.ndarray | torch.Tensor) -> None:
-        """Write the ``(n_mels, frames)`` log-mel of one clip into ``out``."""
+        """Write the ``(n_mels, frames)`` mel spectrogram of one clip into ``out``."""
         s, half = self.settings, self.settings.n_fft // 2
         target = torch.as_tensor(out)
         with torch.no_grad():
@@ -161,10 +190,12 @@ class ClipFeaturizer:
                 torch.mm(self._basis, torch.from_numpy(self._magnitude), out=target)
             else:
                 target.copy_(torch.mm(self._basis, torch.from_numpy(self._magnitude)))
-            target.clamp_(min=s.amin).log10_().mul_(20.0)
+            if self.log:
+                target.clamp_(min=s.amin).log10_().mul_(20.0)
 
 
-def _log_mel_batched(x: torch.Tensor, settings: FeatureSettings) -> torch.Tensor:
+def _mel_batched(x: torch.Tensor, settings: FeatureSettings, log: bool = True) -> torch.Tensor:
+    """The batched path of :func:`log_mel` and :func:`magnitude_mel`, for tensors off the CPU (torch's STFT)."""
     basis = _mel_basis(settings).to(x.device)
     window = _window(settings.n_fft).to(x.device)
     outputs = []
@@ -174,6 +205,6 @@ def _log_mel_batched(x: torch.Tensor, settings: FeatureSettings) -> torch.Tensor
             spec = torch.stft(chunk, settings.n_fft, hop_length=settings.hop, window=window, center=True,
                               pad_mode="constant", return_complex=True).abs()
             mel = torch.matmul(basis, spec)
-            outputs.append(20.0 * torch.log10(torch.clamp(mel, min=settings.amin)))
+            outputs.append(20.0 * torch.log10(torch.clamp(mel, min=settings.amin)) if log else mel)
     return torch.cat(outputs) if outputs else torch.empty(0, settings.n_mels, settings.frames(x.shape[1]),
                                                           device=x.device)

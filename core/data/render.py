@@ -7,6 +7,7 @@ thread-safe).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -100,22 +101,38 @@ def render_rows_into(synth: Synth, native: np.ndarray, settings: RenderSettings,
     return [reason for reason, _ in accepted], np.asarray([peak for _, peak in accepted], dtype=np.float32)
 
 
-class SynthPool:
-    """A thread pool whose threads each own a synth instance of one id."""
+def default_workers() -> int:
+    """Render threads used by default: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
-    def __init__(self, synth_id: str, workers: int) -> None:
-        self.synth_id = synth_id
-        self.workers = max(1, int(workers))
+
+class SynthPool:
+    """A thread pool whose threads each own a synth instance: the one way patchflow renders in parallel.
+
+    Args:
+        synth: A synth id, or a callable creating a fresh synth (e.g. an adapter instance with options).
+        workers: Number of threads (default: :func:`default_workers`).
+
+    Use as a context manager, or call :meth:`close` when done.
+    """
+
+    def __init__(self, synth: str | Callable[[], Synth], workers: int | None = None) -> None:
+        self.synth_id = synth if isinstance(synth, str) else getattr(synth, "__name__", "synth")
+        self._factory: Callable[[], Synth] = (lambda: get_synth(synth)) if isinstance(synth, str) else synth
+        self.workers = max(1, int(workers or default_workers()))
         self._local = threading.local()
         self._synths: list[Synth] = []
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix=f"render-{synth_id}")
+        self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix=f"render-{self.synth_id}")
 
     def synth(self) -> Synth:
         """The calling thread's synth instance (created on first use)."""
         synth = getattr(self._local, "synth", None)
         if synth is None:
-            synth = self._local.synth = get_synth(self.synth_id)
+            synth = self._local.synth = self._factory()
             with self._lock:
                 self._synths.append(synth)
         return synth
@@ -123,6 +140,37 @@ class SynthPool:
     def submit(self, func: Callable[..., T], *args: Any) -> Future[T]:
         """Run ``func(synth, *args)`` on a pool thread with that thread's synth."""
         return self._executor.submit(lambda: func(self.synth(), *args))
+
+    def render(self, presets: Sequence[Preset], settings: RenderSettings,
+               progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Audio ``(N, samples)`` float32 of every preset, in order (trimmed or zero-padded to the settings' length).
+
+        Args:
+            presets: The presets to play.
+            settings: How each note is played.
+            progress: Called with the number of renders finished since the last call (for progress bars).
+
+        Raises:
+            RenderError: A preset could not be rendered (unlike :meth:`map_batches`, which records failures).
+        """
+        out = np.zeros((len(presets), settings.num_samples), dtype=np.float32)
+        if not presets:
+            return out
+        chunk = max(1, min(32, len(presets) // (4 * self.workers) or 1))
+
+        def work(synth: Synth, start: int) -> int:
+            stop = min(start + chunk, len(presets))
+            for i in range(start, stop):
+                audio = synth.render(presets[i], settings)
+                n = min(audio.shape[-1], out.shape[1])
+                out[i, :n] = audio[:n]
+            return stop - start
+
+        for future in [self.submit(work, start) for start in range(0, len(presets), chunk)]:
+            done = future.result()
+            if progress is not None:
+                progress(done)
+        return out
 
     def map_batches(self, presets: Sequence[Preset], settings: RenderSettings, batch: int = 16) -> Iterator[Rendered]:
         """Render ``presets`` in batches, yielding results in input order."""
@@ -133,8 +181,10 @@ class SynthPool:
     def close(self) -> None:
         """Stop the threads and release the synths."""
         self._executor.shutdown(wait=True, cancel_futures=True)
-        for synth in self._synths:
-            synth.close()
+        with self._lock:
+            for synth in self._synths:
+                synth.close()
+            self._synths.clear()
 
     def __enter__(self) -> "SynthPool":
         return self

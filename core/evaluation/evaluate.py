@@ -18,11 +18,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.features import FeatureSettings, magnitude_mel
+from ..data.render import SynthPool
+from ..data.store import PresetStore
 from ..errors import PatchflowError
+from ..progress import Progress, or_quiet
+from ..parameters import ParameterTable
+from ..presets import Preset
+from ..runtime import distances as D
+from ..runtime.inference import latent_samples, normalised_mel, predict_params
+from ..runtime.rendering import render_normalised
+from ..runtime.retrieval import MelRetrieval
+from ..runtime.run import Run
+from ..runtime.search import AudioObjective, refine
+from ..synth import RenderSettings, Synth
 from . import metrics as M
-from .inference import RunLike, latent_samples, normalised_mel, predict_params, run_name
-from .rendering import ParallelRenderer, presets_from_normalised
-from .retrieval import MelRetrieval
 
 MEAN_ROW = "Mean (train)"
 RETRIEVAL_ROW = "Retrieval (NN log-mel)"
@@ -73,7 +83,7 @@ class Domain:
         audio: Target audio ``(N, samples)``.
         log_mel: Raw log-mel (dB) of the targets ``(N, n_mels, frames)``.
         params: Normalised target parameters ``(N, P)`` (``None`` for out-of-domain sets).
-        spectrogram: Magnitude mel spectrograms of the targets (:func:`metrics.magnitude_mel`).
+        spectrogram: Magnitude mel spectrograms of the targets (:func:`patchflow.data.features.magnitude_mel`).
     """
 
     name: str
@@ -110,7 +120,7 @@ class Evaluation:
 
     rows: list[RowResult]
     domains: list[Domain]
-    spectrogram: M.SpectrogramSettings
+    features: FeatureSettings
     info: dict[str, Any]
 
     def summary(self) -> dict[str, Any]:
@@ -134,7 +144,8 @@ def _cap(rows: np.ndarray, limit: int | None) -> np.ndarray:
     return rows if limit is None else rows[:max(0, int(limit))]
 
 
-def _domain(store: Any, rows: np.ndarray, name: str, spec: M.SpectrogramSettings, with_params: bool) -> Domain:
+def _domain(store: PresetStore, rows: np.ndarray, name: str, features: FeatureSettings,
+            with_params: bool) -> Domain:
     rows = np.asarray(rows, dtype=np.int64)
     audio = np.asarray(store.audio_array.get_orthogonal_selection((rows, slice(None))), dtype=np.float32) \
         if len(rows) else np.zeros((0, 0), dtype=np.float32)
@@ -142,42 +153,40 @@ def _domain(store: Any, rows: np.ndarray, name: str, spec: M.SpectrogramSettings
     params = None
     if with_params:
         params = np.asarray(store.array("params").get_orthogonal_selection((rows, slice(None))), dtype=np.float64)
-    return Domain(name, rows, audio, log_mel, params, M.magnitude_mel(audio, spec))
+    return Domain(name, rows, audio, log_mel, params, magnitude_mel(audio, features))
 
 
-def _check_compatible(runs: Sequence[RunLike], store: Any) -> None:
+def _check_compatible(runs: Sequence[Run], store: PresetStore) -> None:
     for run in runs:
         if run.synth_id != store.synth_id:
-            raise EvaluationError(f"run {run_name(run)} learned {run.synth_id!r}, the store holds {store.synth_id!r}")
+            raise EvaluationError(f"run {run.name} learned {run.synth_id!r}, the store holds {store.synth_id!r}")
         if list(run.parameters.names) != list(store.parameters.names):
-            raise EvaluationError(f"run {run_name(run)} learned other parameters than the store {store.path} "
+            raise EvaluationError(f"run {run.name} learned other parameters than the store {store.path} "
                                   f"({len(run.parameters)} vs {len(store.parameters)})")
 
 
-def evaluate(runs: Sequence[RunLike], store: Any, ood: Sequence[tuple[str, Any]] = (),
-             settings: EvalSettings | None = None, synth_factory: Callable[[], Any] | None = None,
-             progress: Callable[[str, int, int], None] | None = None) -> Evaluation:
+def evaluate(runs: Sequence[Run], store: PresetStore, ood: Sequence[tuple[str, PresetStore]] = (),
+             settings: EvalSettings | None = None, synth_factory: Callable[[], Synth] | None = None,
+             progress: Progress | None = None) -> Evaluation:
     """Score runs and the two reference methods on the store's test split and on out-of-domain sets.
 
     Args:
-        runs: Trained runs (:func:`patchflow.training.load_run`) learned on ``store``'s parameters.
+        runs: Trained runs (:func:`patchflow.runtime.load_run`) learned on ``store``'s parameters.
         store: The dataset store (:func:`patchflow.data.open_store`) holding the test split.
         ood: ``(name, store)`` pairs of out-of-domain audio sets, scored on audio only.
         settings: Options.
         synth_factory: Creates a synth for rendering (default: the store's synth).
-        progress: Called with ``(what, done, total)`` as work advances.
+        progress: Receives the progress of rendering and searching (default: quiet).
 
     Raises:
         EvaluationError: A run does not match the store.
     """
-    from ..plugins import get_synth
-
     settings = settings or EvalSettings()
     _check_compatible(runs, store)
     table = store.parameters
-    spec = M.SpectrogramSettings.from_features(store.features, store.render_settings.sample_rate)
-    factory = synth_factory or (lambda: get_synth(store.synth_id))
-    report = progress or (lambda what, done, total: None)
+    spec = store.features
+    synth: str | Callable[[], Synth] = synth_factory or store.synth_id
+    progress = or_quiet(progress)
 
     test_rows = _cap(store.split_indices("test"), settings.max_items)
     if len(test_rows) == 0:
@@ -203,7 +212,7 @@ def evaluate(runs: Sequence[RunLike], store: Any, ood: Sequence[tuple[str, Any]]
     generator = torch.Generator().manual_seed(settings.seed)
     stage_inputs: list[tuple[RowResult, dict[str, np.ndarray]]] = []
     for run in runs:
-        row = RowResult(run_name(run), "model")
+        row = RowResult(run.name, "model")
         candidates: dict[str, np.ndarray] = {}
         for domain in domains:
             mel = normalised_mel(run, domain.log_mel)
@@ -217,16 +226,17 @@ def evaluate(runs: Sequence[RunLike], store: Any, ood: Sequence[tuple[str, Any]]
         if settings.refine_budget > 0:
             stage_inputs.append((row, candidates))
 
-    with ParallelRenderer(factory, store.render_settings, settings.workers) as renderer:
-        for n, row in enumerate(rows):
-            report(f"rendering {row.name}", n, len(rows))
-            _score_row(row, domains, table, store.base_preset, renderer, spec, settings.examples)
+    render = store.render_settings
+    with SynthPool(synth, settings.workers) as pool:
+        with progress.task("rendering the rows", len(rows), "rows") as task:
+            for row in rows:
+                _score_row(row, domains, table, store.base_preset, pool, render, spec, settings.examples)
+                task.advance(1, info=row.name)
         for row, candidates in stage_inputs:
-            report(f"searching {row.name}", 0, 1)
-            stage_rows = _stage_rows(row, candidates, domains, table, store.base_preset, renderer, spec, settings,
-                                     report)
+            stage_rows = _stage_rows(row, candidates, domains, table, store.base_preset, pool, render, spec,
+                                     settings, progress)
             for stage in stage_rows:
-                _score_row(stage, domains, table, store.base_preset, renderer, spec, settings.examples)
+                _score_row(stage, domains, table, store.base_preset, pool, render, spec, settings.examples)
             rows[rows.index(row) + 1:rows.index(row) + 1] = stage_rows
 
     info = {"store": str(store.path), "synth": store.synth_id, "parameters": table.names,
@@ -234,20 +244,20 @@ def evaluate(runs: Sequence[RunLike], store: Any, ood: Sequence[tuple[str, Any]]
             "train_items": int(len(train_rows)), "ood": {d.name: int(len(d.rows)) for d in domains[1:]},
             "settings": settings.__dict__, "spectrogram": spec.to_json(),
             "metrics": {"sc": "||S - S_hat||_F / ||S||_F on linear-magnitude mel spectrograms",
-                        "spec_mse": f"mean((ln(S + {M.LOG_EPS}) - ln(S_hat + {M.LOG_EPS}))^2) on the same",
+                        "spec_mse": f"mean((ln(S + {D.LOG_EPS}) - ln(S_hat + {D.LOG_EPS}))^2) on the same",
                         "param_mse": "mean squared error of parameters normalised to [0, 1]",
                         "accuracy": "share of categorical parameters whose class is right"}}
     return Evaluation(rows, domains, spec, info)
 
 
-def _score_row(row: RowResult, domains: Sequence[Domain], table: Any, base: Any, renderer: ParallelRenderer,
-               spec: M.SpectrogramSettings, examples: int) -> None:
+def _score_row(row: RowResult, domains: Sequence[Domain], table: ParameterTable, base: Preset, pool: SynthPool,
+               render: RenderSettings, spec: FeatureSettings, examples: int) -> None:
     for domain in domains:
         params = row.params[domain.name]
-        audio = renderer.render(presets_from_normalised(base, table, params))
-        estimate = M.magnitude_mel(audio, spec)
-        scores = {"sc": M.spectral_convergence(domain.spectrogram, estimate),
-                  "spec_mse": M.spectrogram_mse(domain.spectrogram, estimate)}
+        audio = render_normalised(pool, render, base, table, params)
+        estimate = magnitude_mel(audio, spec)
+        scores = {"sc": D.spectral_convergence(domain.spectrogram, estimate),
+                  "spec_mse": D.spectrogram_mse(domain.spectrogram, estimate)}
         if domain.params is not None:
             scores["param_mse"] = M.parameter_mse(domain.params, params)
             accuracy = M.categorical_accuracy(domain.params, params, table)
@@ -257,21 +267,21 @@ def _score_row(row: RowResult, domains: Sequence[Domain], table: Any, base: Any,
         row.spectrograms[domain.name] = estimate[:examples]
 
 
-def _stage_rows(row: RowResult, candidates: dict[str, np.ndarray], domains: Sequence[Domain], table: Any,
-                base: Any, renderer: ParallelRenderer, spec: M.SpectrogramSettings, settings: EvalSettings,
-                report: Callable[[str, int, int], None]) -> list[RowResult]:
-    from ..apps.refine import AudioObjective, refine
-
+def _stage_rows(row: RowResult, candidates: dict[str, np.ndarray], domains: Sequence[Domain],
+                table: ParameterTable, base: Preset, pool: SynthPool, render: RenderSettings, spec: FeatureSettings,
+                settings: EvalSettings, progress: Progress) -> list[RowResult]:
     ranked = RowResult(f"{row.name} + retrieval", "stage")
     refined = RowResult(f"{row.name} + refinement", "stage")
     for domain in domains:
         best_ranked, best_refined = [], []
-        for i in range(len(domain.rows)):
-            objective = AudioObjective(domain.audio[i], renderer, base, table, spec, metric=settings.search_metric)
-            starts = objective.rank(candidates[domain.name][i], "candidate")
-            best_ranked.append(starts[0].params)
-            best_refined.append(refine(objective, starts, settings.refine_budget, seed=settings.seed)[0].params)
-            report(f"searching {row.name} ({domain.name})", i + 1, len(domain.rows))
+        with progress.task(f"searching {row.name} ({domain.name})", len(domain.rows), "items") as task:
+            for i in range(len(domain.rows)):
+                objective = AudioObjective(domain.audio[i], pool, render, base, table, spec,
+                                           metric=settings.search_metric)
+                starts = objective.rank(candidates[domain.name][i], "candidate")
+                best_ranked.append(starts[0].params)
+                best_refined.append(refine(objective, starts, settings.refine_budget, seed=settings.seed)[0].params)
+                task.advance(1)
         ranked.params[domain.name] = np.array(best_ranked)
         refined.params[domain.name] = np.array(best_refined)
     return [ranked, refined]

@@ -26,7 +26,7 @@ class TrainConfig(BaseModel):
 
     Attributes:
         data: Path of the dataset store, as given (relative paths are kept relative to the working directory
-            the run was started from; :func:`~patchflow.training.load_run` also tries the run directory).
+            the run was started from; :func:`~patchflow.runtime.load_run` also tries the run directory).
         out: Run directory.
         model: Architecture (data-dependent fields are filled from the store).
         preset: Size preset the config was made from (informative).
@@ -45,12 +45,15 @@ class TrainConfig(BaseModel):
         plateau_factor: Factor applied to the learning rate on a plateau.
         min_lr: Lower bound of the learning rate.
         early_stopping_patience: Stop after this many epochs without validation improvement (``None``: never).
+        time_limit_s: Stop after the first epoch that ends with this many seconds of training spent (counted over
+            resumes; ``None``: no limit). Gives runs of different models the same budget.
         max_batches_per_epoch: Cap on training batches per epoch (``None``: the whole split); for smoke runs.
         max_valid_batches: Cap on validation batches (``None``: the whole split).
         grad_clip: Clip the gradient norm to this value (``None``: no clipping).
         find_unused_parameters: Passed to DistributedDataParallel (for plugin models with unused branches).
         num_threads: Torch CPU threads (``None``: torch's default). On a busy machine, 1 can be faster.
-        progress: Show progress bars.
+        progress: Show progress bars when trained from the command line (library calls take a
+            :class:`~patchflow.progress.Progress` instead).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -72,6 +75,7 @@ class TrainConfig(BaseModel):
     plateau_factor: float = Field(0.5, gt=0, lt=1)
     min_lr: float = Field(1e-6, ge=0)
     early_stopping_patience: int | None = Field(60, ge=1)
+    time_limit_s: float | None = Field(None, gt=0)
     max_batches_per_epoch: int | None = Field(None, ge=1)
     max_valid_batches: int | None = Field(None, ge=1)
     grad_clip: float | None = Field(None, gt=0)

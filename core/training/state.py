@@ -21,18 +21,30 @@ class CheckpointError(PatchflowError):
     """A checkpoint is missing or unreadable."""
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(run_dir: Path, name: str, tensors: dict[str, Any], info: dict[str, Any]) -> None:
-    """Write ``checkpoints/<name>.pt`` (state dicts) and ``checkpoints/<name>.json`` (bookkeeping)."""
+    """Write ``checkpoints/<name>.pt`` (state dicts) and ``checkpoints/<name>.json`` (bookkeeping).
+
+    Both files are written under temporary names first and take their final names only once both are complete,
+    so a failed write (a full disk, a kill) leaves the previous checkpoint whole and no temporary file behind.
+
+    Raises:
+        CheckpointError: The checkpoint could not be written (the previous one, if any, is kept).
+    """
     folder = Path(run_dir) / CHECKPOINTS
-    folder.mkdir(parents=True, exist_ok=True)
-    _atomic(folder / f"{name}.pt", lambda p: torch.save(tensors, p))
-    _atomic(folder / f"{name}.json", lambda p: p.write_text(json.dumps(info, indent=2) + "\n"))
+    pt, js = folder / f"{name}.pt", folder / f"{name}.json"
+    pt_tmp, js_tmp = pt.with_name(pt.name + ".tmp"), js.with_name(js.name + ".tmp")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(tensors, pt_tmp)
+        js_tmp.write_text(json.dumps(info, indent=2) + "\n")
+        os.replace(pt_tmp, pt)
+        os.replace(js_tmp, js)
+    except (OSError, RuntimeError) as exc:  # torch reports a failed write as a RuntimeError
+        for tmp in (pt_tmp, js_tmp):
+            tmp.unlink(missing_ok=True)
+        kept = " the previous checkpoint is kept;" if pt.exists() and js.exists() else ""
+        raise CheckpointError(f"{pt}: cannot write the checkpoint ({getattr(exc, 'strerror', None) or exc});{kept} free some space "
+                              f"or choose another --out, then resume") from None
 
 
 def load_checkpoint(run_dir: Path, name: str, map_location: str | torch.device = "cpu"
@@ -51,6 +63,11 @@ def load_checkpoint(run_dir: Path, name: str, map_location: str | torch.device =
         info = json.loads(js.read_text())
     except Exception as exc:  # torch and json raise many kinds for a damaged file
         raise CheckpointError(f"{pt}: cannot read checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(tensors, dict) or not isinstance(tensors.get("model"), dict):
+        raise CheckpointError(f"{pt}: not a patchflow checkpoint (it holds a {type(tensors).__name__}, not the state "
+                              f"dicts of a run)")
+    if not isinstance(info, dict):
+        raise CheckpointError(f"{js}: not a patchflow checkpoint record (a {type(info).__name__}, not an object)")
     return tensors, info
 
 

@@ -20,6 +20,7 @@ from torch import nn
 from ..data.loader import make_loader
 from ..data.store import PresetStore, open_store
 from ..locking import FolderLock
+from ..progress import QUIET, Progress, Task, or_quiet
 from ..model import SynthModel
 from ..models import build_model
 from .config import TrainConfig
@@ -105,21 +106,14 @@ class _StopRequest:
                 signal.signal(sig, handler)
 
 
-def _progress(enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from ..cli.app import err_console
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("{task.fields[info]}"), console=err_console, disable=not enabled)
-
-
 class Trainer:
     """One training run (use :func:`train`)."""
 
-    def __init__(self, config: TrainConfig, *, resume: bool, callbacks: Sequence[StepCallback]) -> None:
+    def __init__(self, config: TrainConfig, *, resume: bool, callbacks: Sequence[StepCallback],
+                 progress: Progress | None = None) -> None:
         self.run_dir = Path(config.out)
         self.callbacks = list(callbacks)
+        self.progress = or_quiet(progress)
         if config.num_threads is not None:
             torch.set_num_threads(config.num_threads)
         self.ctx, self.device = init_distributed(config.device)
@@ -287,17 +281,19 @@ class Trainer:
             self._restore()
             if self.state["status"] == "finished" and self.state["epoch"] < self.config.epochs:
                 self.state["status"] = "running"  # a larger epoch budget extends a finished run
+            limit = self.config.time_limit_s
+            if self.state["status"] == "time_limit" and (limit is None or self.state["train_seconds"] < limit):
+                self.state["status"] = "running"  # so does a larger time budget
         self._write_run_files()
         log = MetricsLog(self.run_dir, resume_epoch=self.state["epoch"]) if self.ctx.is_main else None
         stop = _StopRequest()
         try:
-            with stop.installed(), _progress(self.config.progress and self.ctx.is_main) as progress:
-                epochs_task = progress.add_task("epochs", total=self.config.epochs,
-                                                completed=self.state["epoch"], info="")
+            progress = self.progress if self.ctx.is_main else QUIET
+            with stop.installed(), progress.task("epochs", self.config.epochs, "epochs",
+                                                 completed=self.state["epoch"]) as epochs_task:
                 while self.state["epoch"] < self.config.epochs and self.state["status"] == "running":
                     self._run_epoch(progress, stop, log)
-                    progress.update(epochs_task, completed=self.state["epoch"],
-                                    info=f"best valid {self.state['best_valid']:.4g}")
+                    epochs_task.set(self.state["epoch"], info=f"best valid {self.state['best_valid']:.4g}")
                 if self.state["status"] == "running":
                     self.state["status"] = "finished"
                     self._save("last")
@@ -306,16 +302,9 @@ class Trainer:
                 log.close()
         return self.run_dir
 
-    def _run_epoch(self, progress: Any, stop: _StopRequest, log: MetricsLog | None) -> None:
-        cfg, state = self.config, self.state
-        epoch = state["epoch"]
-        beta = cfg.beta(epoch)
-        self.train_loader.set_epoch(epoch)
-        n_batches = len(self.train_loader)
-        if cfg.max_batches_per_epoch is not None:
-            n_batches = min(n_batches, cfg.max_batches_per_epoch)
-        task = progress.add_task(f"epoch {epoch + 1}", total=n_batches, completed=state["batch"], info="")
-        started = time.perf_counter()
+    def _train_epoch(self, task: Task, n_batches: int, beta: float, stop: _StopRequest) -> None:
+        """The optimisation steps of one epoch, from the saved position inside it."""
+        state, epoch = self.state, self.state["epoch"]
         for i, batch in enumerate(self.train_loader):
             if i >= n_batches:
                 break
@@ -331,7 +320,7 @@ class Trainer:
             info = StepInfo(epoch, i + 1, state["step"], terms["loss"])
             for callback in self.callbacks:
                 callback(info)
-            progress.update(task, completed=i + 1, info=f"loss {terms['loss']:.4g}")
+            task.set(i + 1, info=f"loss {terms['loss']:.4g}")
             if any_flag(stop.requested, self.ctx, self.device):
                 state["status"] = "running"
                 self._save("last")
@@ -339,7 +328,18 @@ class Trainer:
                     f"interrupted at epoch {epoch + 1}, batch {i + 1}; a resumable checkpoint is in "
                     f"{self.run_dir}/checkpoints (continue with `patchflow train --resume --out {self.run_dir}`)",
                     self.run_dir)
-        progress.remove_task(task)
+
+    def _run_epoch(self, progress: Progress, stop: _StopRequest, log: MetricsLog | None) -> None:
+        cfg, state = self.config, self.state
+        epoch = state["epoch"]
+        beta = cfg.beta(epoch)
+        self.train_loader.set_epoch(epoch)
+        n_batches = len(self.train_loader)
+        if cfg.max_batches_per_epoch is not None:
+            n_batches = min(n_batches, cfg.max_batches_per_epoch)
+        started = time.perf_counter()
+        with progress.task(f"epoch {epoch + 1}", n_batches, "batches", completed=state["batch"]) as task:
+            self._train_epoch(task, n_batches, beta, stop)
         train_terms = {f"train_{k}": v / max(state["count"], 1) for k, v in state["sums"].items()}
         valid_terms = self._validate(beta)
         monitored = valid_terms.get("valid_loss", train_terms.get("train_loss", math.inf))
@@ -353,13 +353,18 @@ class Trainer:
             state["stall"] += 1
         if cfg.early_stopping_patience is not None and state["stall"] >= cfg.early_stopping_patience:
             state["status"] = "early_stopped"
+        state["train_seconds"] = state.get("train_seconds", 0.0) + time.perf_counter() - started
+        if cfg.time_limit_s is not None and state["train_seconds"] >= cfg.time_limit_s \
+                and state["status"] == "running":
+            state["status"] = "time_limit"
         if log is not None:
             log.write({"epoch": epoch + 1, "step": state["step"], "lr": self.optimizer.param_groups[0]["lr"],
                        "beta": beta, **train_terms, **valid_terms, "seconds": time.perf_counter() - started})
         self._save("last")
 
 
-def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[StepCallback] = ()) -> Path:
+def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[StepCallback] = (),
+          progress: Progress | None = None) -> Path:
     """Train the model of ``config`` and return its run directory.
 
     Args:
@@ -367,6 +372,8 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[Step
         resume: Continue the run in ``config.out`` from its last checkpoint (identically, on CPU, to a run that
             was never interrupted).
         callbacks: Called after every optimisation step with a :class:`StepInfo`.
+        progress: Receives the epoch and batch progress (default: quiet; ``patchflow train`` draws bars unless
+            ``config.progress`` is off).
 
     Raises:
         TrainingError: The run directory already holds a run (without ``resume``), or nothing to resume.
@@ -375,7 +382,7 @@ def train(config: TrainConfig, *, resume: bool = False, callbacks: Sequence[Step
     """
     trainer = None
     try:
-        trainer = Trainer(config, resume=resume, callbacks=callbacks)
+        trainer = Trainer(config, resume=resume, callbacks=callbacks, progress=progress)
         return trainer.run()
     finally:
         if trainer is not None:

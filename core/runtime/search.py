@@ -16,16 +16,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..evaluation.metrics import (
-    SpectrogramSettings,
-    level_matched,
-    magnitude_mel,
-    spectral_convergence,
-    spectrogram_mse,
-)
-from ..evaluation.rendering import ParallelRenderer, presets_from_normalised
+from ..data.features import FeatureSettings, magnitude_mel
+from ..data.render import SynthPool
 from ..parameters import ParameterTable
 from ..presets import Preset
+from ..synth import RenderSettings
+from .distances import level_matched, spectral_convergence, spectrogram_mse
+from .rendering import render_normalised
 
 #: Distances the search can minimise.
 OBJECTIVES = ("sc", "log_mse")
@@ -51,11 +48,12 @@ class AudioObjective:
     """Spectral convergence between a target and the synth's rendering of candidate parameters.
 
     Args:
-        target_audio: The sound to match, mono, at the renderer's sample rate and length.
-        renderer: Renders presets with the right note, velocity and lengths.
+        target_audio: The sound to match, mono, at the render settings' sample rate and length.
+        pool: The synths that render the candidates.
+        settings: How candidates are played (note, velocity, lengths: those of the target).
         base: Preset supplying every parameter that is not learned.
         table: Specs of the learned parameters, in column order.
-        spectrogram: Spectrogram settings of the distance.
+        features: Feature settings whose magnitude mel the distance compares.
         match_level: Scale each rendering by its least-squares gain first (for targets of arbitrary level, such
             as recordings); leave off when the target is a rendering of the same synth.
         metric: ``sc`` (spectral convergence, the reported metric; it prefers quiet renderings to loud wrong
@@ -64,10 +62,11 @@ class AudioObjective:
     """
 
     target_audio: np.ndarray
-    renderer: ParallelRenderer
+    pool: SynthPool
+    settings: RenderSettings
     base: Preset
     table: ParameterTable
-    spectrogram: SpectrogramSettings
+    features: FeatureSettings
     match_level: bool = False
     metric: str = "sc"
     renders: int = 0
@@ -77,11 +76,11 @@ class AudioObjective:
     def __post_init__(self) -> None:
         if self.metric not in OBJECTIVES:
             raise ValueError(f"unknown search metric {self.metric!r}; choose from {', '.join(OBJECTIVES)}")
-        self._target = magnitude_mel(self.target_audio, self.spectrogram)
+        self._target = magnitude_mel(self.target_audio, self.features)
 
     def distances_of_audio(self, audio: np.ndarray) -> np.ndarray:
         """Distance (:attr:`metric`) of each rendering ``(N, samples)`` to the target."""
-        spec = magnitude_mel(audio, self.spectrogram)
+        spec = magnitude_mel(audio, self.features)
         target = np.broadcast_to(self._target, spec.shape)
         if self.match_level:
             spec = level_matched(target, spec)
@@ -99,7 +98,7 @@ class AudioObjective:
             unique.setdefault(keys[i], i)
         if unique:
             rows = list(unique.values())
-            audio = self.renderer.render(presets_from_normalised(self.base, self.table, params[rows]))
+            audio = self.render(params[rows])
             self.renders += len(rows)
             for key, value in zip(unique, self.distances_of_audio(audio)):
                 self._cache[key] = float(value)
@@ -115,7 +114,7 @@ class AudioObjective:
 
     def render(self, params: np.ndarray) -> np.ndarray:
         """Audio ``(N, samples)`` of normalised parameter vectors."""
-        return self.renderer.render(presets_from_normalised(self.base, self.table, np.atleast_2d(params)))
+        return render_normalised(self.pool, self.settings, self.base, self.table, np.atleast_2d(params))
 
 
 #: Local-search methods of :func:`refine`.
