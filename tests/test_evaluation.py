@@ -1,5 +1,6 @@
 """``evaluate`` on the small real Dexed store with tiny trained runs: a baseline and Flow_reg, the reference
-rows, the synth-in-the-loop stage rows, the report files and the command line."""
+rows (with retrieval + refinement), the synth-in-the-loop stage rows, every audio metric with its confidence
+interval, the report files and the command line."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from typer.testing import CliRunner
 
 import patchflow
 from patchflow.cli import app
+from patchflow.evaluation import audio_metrics as A
 from patchflow.evaluation import metrics as M
 from patchflow.evaluation.evaluate import (
     MEAN_ROW,
+    RETRIEVAL_REFINEMENT_ROW,
     RETRIEVAL_ROW,
     EvalSettings,
     EvaluationError,
@@ -64,27 +67,42 @@ def test_rerendering_the_targets_parameters_reproduces_the_targets(small_dexed_s
     spec = store.features
     targets = magnitude_mel(np.stack([store.audio(int(i)) for i in rows]), spec)
     np.testing.assert_allclose(D.spectral_convergence(targets, magnitude_mel(audio, spec)), 0.0, atol=1e-6)
+    # and so every audio metric: distances 0, the envelope similarity 1
+    for key, values in A.audio_scores(np.stack([store.audio(int(i)) for i in rows]), audio, spec.sample_rate).items():
+        np.testing.assert_allclose(values, 1.0 if key in A.HIGHER_IS_BETTER else 0.0, atol=1e-6, err_msg=key)
 
 
 def test_rows_and_scores(evaluation, small_dexed_store):
     names = [row.name for row in evaluation.rows]
     flow = [n for n in names if n.startswith(FLOW_REG)]
     assert names[:2] == [MEAN_ROW, RETRIEVAL_ROW]
+    # with a search budget, the reference of lookup + search without a model comes next
+    assert names[2] == RETRIEVAL_REFINEMENT_ROW and evaluation.rows[2].kind == "reference"
     assert BASELINE in names and flow == [FLOW_REG, f"{FLOW_REG} + retrieval", f"{FLOW_REG} + refinement"]
+    audio_keys = ["sc", "spec_mse", *A.AUDIO_METRICS]
     for row in evaluation.rows:
         scores = row.scores["test"]
         assert scores["sc"].shape == (ITEMS,) and np.all(np.isfinite(scores["sc"])) and np.all(scores["sc"] >= 0)
         assert np.all(scores["spec_mse"] >= 0)
         assert np.all((scores["param_mse"] >= 0) & (scores["param_mse"] <= 1))
         assert np.all((row.params["test"] >= 0) & (row.params["test"] <= 1))
+        # every row carries every audio metric, finite, distances >= 0, the envelope cosine in [0, 1]
+        assert set(audio_keys) <= set(scores), row.name
+        for key in A.AUDIO_METRICS:
+            assert scores[key].shape == (ITEMS,) and np.all(np.isfinite(scores[key])), (row.name, key)
+        assert np.all((scores["env_cos"] >= 0) & (scores["env_cos"] <= 1 + 1e-12))
+        assert all(np.all(scores[k] >= 0) for k in A.AUDIO_METRICS)
+        assert np.all(scores["sot"] <= 1)
     by_name = {row.name: row.scores["test"]["sc"] for row in evaluation.rows}
     # each stage keeps the best candidate so far, and the model's own prediction is among the candidates
     for run in (BASELINE, FLOW_REG):
         assert np.all(by_name[f"{run} + retrieval"] <= by_name[run] + 1e-12)
         assert np.all(by_name[f"{run} + refinement"] <= by_name[f"{run} + retrieval"] + 1e-12)
-    # out-of-domain items are scored on audio only
+    # the nearest training preset is among the starts of retrieval + refinement
+    assert np.all(by_name[RETRIEVAL_REFINEMENT_ROW] <= by_name[RETRIEVAL_ROW] + 1e-12)
+    # out-of-domain items are scored on audio only: every audio metric, no parameter metric
     for row in evaluation.rows:
-        assert sorted(row.scores["sounds"]) == ["sc", "spec_mse"] and row.scores["sounds"]["sc"].shape == (2,)
+        assert sorted(row.scores["sounds"]) == sorted(audio_keys) and row.scores["sounds"]["sc"].shape == (2,)
     # the mean row predicts the training mean for every item
     store = small_dexed_store
     train = np.asarray(store.array("params").get_orthogonal_selection((store.split_indices("train"), slice(None))))
@@ -104,10 +122,22 @@ def test_retrieval_row_is_the_nearest_training_log_mel(evaluation, small_dexed_s
     np.testing.assert_allclose(evaluation.rows[1].params["test"][0], expected)
 
 
+def test_summary_carries_a_bootstrap_interval_of_every_mean(evaluation):
+    summary = evaluation.summary()
+    for row in evaluation.rows:
+        for domain, scores in row.scores.items():
+            for key, values in scores.items():
+                stats = summary[row.name][domain][key]
+                assert stats["ci_low"] <= stats["mean"] + 1e-12 and stats["mean"] <= stats["ci_high"] + 1e-12
+                assert (stats["ci_low"], stats["ci_high"]) == pytest.approx(M.bootstrap_ci(values))
+    assert evaluation.summary() == evaluation.summary()  # seeded
+    assert set(A.AUDIO_METRICS) <= set(evaluation.info["metrics"])
+
+
 def test_report_files(evaluation, tmp_path):
     files = write_report(evaluation, tmp_path / "report")
     table = files["markdown"].read_text()
-    for name in (MEAN_ROW, RETRIEVAL_ROW, BASELINE, FLOW_REG, f"{FLOW_REG} + refinement"):
+    for name in (MEAN_ROW, RETRIEVAL_ROW, RETRIEVAL_REFINEMENT_ROW, BASELINE, FLOW_REG, f"{FLOW_REG} + refinement"):
         assert f"| {name} |" in table or f"| *{name}* |" in table
     assert "Wilcoxon p" in table
     data = json.loads(files["json"].read_text())
@@ -115,11 +145,20 @@ def test_report_files(evaluation, tmp_path):
     sc = next(r for r in evaluation.rows if r.name == FLOW_REG).scores["test"]["sc"]
     assert summary["mean"] == pytest.approx(float(sc.mean())) and summary["median"] == pytest.approx(
         float(np.median(sc)))
+    assert summary["ci_low"] <= summary["mean"] <= summary["ci_high"]
     assert len(data["per_item"][BASELINE]["test"]["sc"]) == ITEMS
+    assert sorted(data["per_item"][BASELINE]["sounds"]) == sorted(["sc", "spec_mse", *A.AUDIO_METRICS])
     comparison = data["comparisons"]["test"][0]
     assert comparison["a"] == MEAN_ROW and 0 <= comparison["a_better"] <= 1
     assert sorted(p.name for p in files["figures"].iterdir()) == ["sounds-0.png", "test-0.png"]
-    assert "sounds SC mean ± std" in table
+    # one table per set (the out-of-domain one audio only), every metric a column, each cell mean ± CI
+    assert "## Out-of-domain set `sounds`" in table and "bootstrap confidence interval" in table
+    for header in ("SC", "SC median", "Spec. MSE", "SC (paper)", "Log ratio (paper)", "MSS (dB)", "wMFCC", "SOT",
+                   "RMS cos. ↑"):
+        assert table.count(f"| {header} |") == 2, header
+    assert table.count("| MSE_n (params) |") == 1
+    cell = f"{summary['mean']:.3f} ± {(summary['ci_high'] - summary['ci_low']) / 2:.3f}"
+    assert f"| {FLOW_REG} | " in table and cell in table.split(f"| {FLOW_REG} | ", 1)[1].split("\n", 1)[0]
 
 
 def test_a_run_of_other_parameters_is_refused(small_dexed_store, tiny_run):

@@ -1,4 +1,5 @@
-"""Metric definitions checked against values computed by hand, and the mel spectrogram against librosa."""
+"""Metric definitions checked against values computed by hand, and the summaries with their confidence
+intervals (the audio metrics of the literature: tests/test_audio_metrics.py)."""
 
 from __future__ import annotations
 
@@ -69,6 +70,13 @@ def test_summarise_ignores_and_counts_non_finite_values():
     assert stats["std"] == pytest.approx(math.sqrt(2 / 3))
     assert stats["median"] == pytest.approx(2.0)
     assert (stats["n"], stats["n_nonfinite"]) == (3, 1)
+    # the bootstrap interval of the mean, over the finite values only, seeded
+    assert stats["ci"] == 0.95 and 1.0 <= stats["ci_low"] <= 2.0 <= stats["ci_high"] <= 3.0
+    assert M.summarise([1.0, 2.0, 3.0]) == {**stats, "n_nonfinite": 0}
+    constant = M.summarise([0.5] * 10)
+    assert constant["ci_low"] == constant["ci_high"] == pytest.approx(0.5)
+    empty = M.summarise([float("nan")])
+    assert empty["n"] == 0 and math.isnan(empty["ci_low"]) and math.isnan(empty["ci_high"])
 
 
 def test_paired_comparison_by_hand():

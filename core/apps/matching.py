@@ -29,7 +29,7 @@ from ..data.store import PresetStore
 from ..errors import PatchflowError
 from ..presets import Preset
 from ..progress import Progress, or_quiet
-from ..runtime.distances import level_matched, spectral_convergence
+from ..runtime.distances import level_matched, spectral_convergence, spectrogram_mse
 from ..runtime.inference import latent_samples, normalised_mel, predict_params
 from ..runtime.rendering import presets_from_normalised
 from ..runtime.retrieval import MelRetrieval
@@ -179,12 +179,17 @@ def write_match(result: MatchResult, run: Run, base_preset: Preset, out_dir: str
     ``candidates<suffix>`` holding the ``top`` best presets and ``candidate-<k>.wav``. Audio is written at the
     engine's level, scaled down only if it would clip.
 
+    ``match.json`` also holds ``metrics``: the evaluation's audio metrics of the best candidate against the
+    target (``sc``, ``spec_mse`` and those of :mod:`patchflow.evaluation.audio_metrics`), with the rendering
+    scaled by the gain that level-matches its mel spectrogram to the target's (``level_gain``), as for the SC.
+
     Returns:
         The paths written and the summary saved in ``match.json``.
     """
     import json
 
     from ..audio import headroom_gain, write_wav
+    from ..evaluation.audio_metrics import audio_scores
     from ..evaluation.report import spectrogram_figure
     from ..plugins import find_writer, get_synth, write_presets
 
@@ -211,13 +216,20 @@ def write_match(result: MatchResult, run: Run, base_preset: Preset, out_dir: str
         write_wav(out / f"candidate-{k}.wav", clip * gain, rate)
     spec = FeatureSettings.from_json(result.info["spectrogram"])
     target_spec = magnitude_mel(result.target, spec)
-    match_spec = level_matched(target_spec, magnitude_mel(audio[0], spec))
+    raw_spec = magnitude_mel(audio[0], spec)
+    match_spec = level_matched(target_spec, raw_spec)
     sc = float(spectral_convergence(target_spec, match_spec)[0])
+    # the level-matching gain is linear in the audio too: the same gain applied to the waveform gives match_spec
+    level_gain = float(match_spec.sum() / raw_spec.sum()) if raw_spec.sum() > 0 else 0.0
+    metrics = {"sc": sc, "spec_mse": float(spectrogram_mse(target_spec, match_spec)[0]),
+               **{k: float(v[0]) for k, v in audio_scores(result.target, audio[0] * level_gain, rate).items()}}
     files["figure"] = spectrogram_figure(target_spec, [("match (level-matched)", match_spec, sc)],
                                          out / f"{name}.png", title=f"{name}: SC {sc:.3f}")
     summary = {
         "synth": run.synth_id,
         "sc": sc,
+        "metrics": metrics,
+        "level_gain": level_gain,
         "stages": [{"stage": s, result.info["metric"]: d, "renders": n, "seconds": t}
                    for s, d, n, t in result.stages],
         "candidates": [{"rank": k + 1, result.info["metric"]: c.distance, "origin": c.origin,

@@ -1,12 +1,15 @@
 """The evaluation protocol: infer parameters for the test split, re-render them, score them against the targets.
 
-Rows of the result are *methods*: two references that need no model (the training-set mean parameters and
-nearest-neighbour retrieval in log-mel over the training split), one row per trained run, and optionally, for each
-run, the synth-in-the-loop stages (``+ retrieval``: the best of the model's prediction, latent samples and the
-nearest training presets, ranked by rendering them; ``+ refinement``: CMA-ES from there within a time budget).
+Rows of the result are *methods*: references that need no model (the training-set mean parameters,
+nearest-neighbour retrieval in log-mel over the training split and, with a search budget, retrieval followed by the
+same synth-in-the-loop search the model rows get), one row per trained run, and optionally, for each run, the
+synth-in-the-loop stages (``+ retrieval``: the best of the model's prediction, latent samples and the nearest
+training presets, ranked by rendering them; ``+ refinement``: a local search from there within a time budget).
 
 Every inferred preset is re-rendered through the real synth with the store's render settings (same note, velocity
-and lengths as the targets), so audio errors are those of the synth's actual sound.
+and lengths as the targets), so audio errors are those of the synth's actual sound. Each rendering is scored with
+the two distances of :mod:`patchflow.runtime.distances` and the metrics of
+:mod:`patchflow.evaluation.audio_metrics`; summaries carry a bootstrap confidence interval of every mean.
 """
 
 from __future__ import annotations
@@ -32,10 +35,13 @@ from ..runtime.retrieval import MelRetrieval
 from ..runtime.run import Run
 from ..runtime.search import AudioObjective, refine
 from ..synth import RenderSettings, Synth
+from . import audio_metrics as A
 from . import metrics as M
 
 MEAN_ROW = "Mean (train)"
 RETRIEVAL_ROW = "Retrieval (NN log-mel)"
+#: The nearest training presets as starts, refined with the model rows' budget and search (no model).
+RETRIEVAL_REFINEMENT_ROW = "Retrieval + refinement"
 
 
 class EvaluationError(PatchflowError):
@@ -49,11 +55,12 @@ class EvalSettings:
     Attributes:
         max_items: Score only the first ``max_items`` test rows (all when ``None``).
         max_ood_items: Same for each out-of-domain set.
-        refine_budget: Seconds of synth-in-the-loop search per item for the ``+ refinement`` rows (0: no stage
-            rows at all).
+        refine_budget: Seconds of synth-in-the-loop search per item for the ``+ refinement`` rows and the
+            ``Retrieval + refinement`` reference (0: none of these rows).
         latent_samples: Latent samples per item among the ``+ retrieval`` candidates.
         latent_sigma: Standard deviation of those samples around the encoded latent.
-        neighbours: Nearest training presets among the ``+ retrieval`` candidates.
+        neighbours: Nearest training presets among the ``+ retrieval`` candidates (and the starts of
+            ``Retrieval + refinement``).
         workers: Render threads (default: usable CPUs).
         examples: Number of test items drawn as spectrogram figures.
         seed: Seed of latent sampling and refinement.
@@ -102,7 +109,8 @@ class RowResult:
         name: Row label.
         kind: ``reference``, ``model`` or ``stage``.
         params: Inferred normalised parameters per domain.
-        scores: Per-item metric arrays per domain: ``sc``, ``spec_mse`` and, in domain, ``param_mse`` and
+        scores: Per-item metric arrays per domain: ``sc``, ``spec_mse``, the audio metrics of
+            :data:`patchflow.evaluation.audio_metrics.AUDIO_METRICS` and, in domain, ``param_mse`` and
             ``accuracy`` (when the parameters include categorical ones).
         spectrograms: Magnitude mel spectrograms of the re-rendered examples per domain (for figures).
     """
@@ -123,10 +131,16 @@ class Evaluation:
     features: FeatureSettings
     info: dict[str, Any]
 
-    def summary(self) -> dict[str, Any]:
-        """Mean / std / median / count of every metric of every row and domain, as JSON-ready data."""
+    def summary(self, confidence: float = M.CONFIDENCE, resamples: int = M.BOOTSTRAP_RESAMPLES,
+                seed: int = M.BOOTSTRAP_SEED) -> dict[str, Any]:
+        """Mean / std / median / count and the bootstrap confidence interval of the mean
+        (:func:`patchflow.evaluation.metrics.summarise`) of every metric of every row and domain, as JSON-ready
+        data."""
+        def stats(values: np.ndarray) -> dict[str, float]:
+            return M.summarise(values, confidence=confidence, resamples=resamples, seed=seed)
+
         return {row.name: {"kind": row.kind,
-                           **{d: {m: M.summarise(v) for m, v in scores.items()} for d, scores in row.scores.items()}}
+                           **{d: {m: stats(v) for m, v in scores.items()} for d, scores in row.scores.items()}}
                 for row in self.rows}
 
     def comparisons(self, domain: str = "test", metric: str = "sc") -> list[dict[str, Any]]:
@@ -168,7 +182,7 @@ def _check_compatible(runs: Sequence[Run], store: PresetStore) -> None:
 def evaluate(runs: Sequence[Run], store: PresetStore, ood: Sequence[tuple[str, PresetStore]] = (),
              settings: EvalSettings | None = None, synth_factory: Callable[[], Synth] | None = None,
              progress: Progress | None = None) -> Evaluation:
-    """Score runs and the two reference methods on the store's test split and on out-of-domain sets.
+    """Score runs and the reference methods on the store's test split and on out-of-domain sets.
 
     Args:
         runs: Trained runs (:func:`patchflow.runtime.load_run`) learned on ``store``'s parameters.
@@ -205,9 +219,16 @@ def evaluate(runs: Sequence[Run], store: PresetStore, ood: Sequence[tuple[str, P
     del train_mel
 
     rows: list[RowResult] = [RowResult(MEAN_ROW, "reference"), RowResult(RETRIEVAL_ROW, "reference")]
+    nearest: dict[str, np.ndarray] = {}  # the nearest training presets' parameters (N, K, P), with a budget
     for domain in domains:
         rows[0].params[domain.name] = np.repeat(train_params.mean(axis=0, keepdims=True), len(domain.rows), axis=0)
         rows[1].params[domain.name] = retrieval.predict_params(store.normalise_mel(domain.log_mel))
+        if settings.refine_budget > 0:
+            positions, _ = retrieval.search(store.normalise_mel(domain.log_mel), k=max(1, settings.neighbours))
+            nearest[domain.name] = train_params[positions]
+    searched = RowResult(RETRIEVAL_REFINEMENT_ROW, "reference")
+    if settings.refine_budget > 0:
+        rows.append(searched)
 
     generator = torch.Generator().manual_seed(settings.seed)
     stage_inputs: list[tuple[RowResult, dict[str, np.ndarray]]] = []
@@ -219,25 +240,26 @@ def evaluate(runs: Sequence[Run], store: PresetStore, ood: Sequence[tuple[str, P
             row.params[domain.name] = predict_params(run.model, mel)
             if settings.refine_budget > 0:
                 latent = latent_samples(run.model, mel, settings.latent_samples, settings.latent_sigma, generator)
-                positions, _ = retrieval.search(store.normalise_mel(domain.log_mel), k=settings.neighbours)
                 candidates[domain.name] = np.concatenate(
-                    [row.params[domain.name][:, None, :], latent, train_params[positions]], axis=1)
+                    [row.params[domain.name][:, None, :], latent, nearest[domain.name][:, :settings.neighbours]],
+                    axis=1)
         rows.append(row)
         if settings.refine_budget > 0:
             stage_inputs.append((row, candidates))
 
     render = store.render_settings
     with SynthPool(synth, settings.workers) as pool:
-        with progress.task("rendering the rows", len(rows), "rows") as task:
-            for row in rows:
-                _score_row(row, domains, table, store.base_preset, pool, render, spec, settings.examples)
-                task.advance(1, info=row.name)
+        if settings.refine_budget > 0:
+            _, searched.params = _search("retrieval", nearest, domains, table, store.base_preset, pool, render,
+                                         spec, settings, progress)
         for row, candidates in stage_inputs:
-            stage_rows = _stage_rows(row, candidates, domains, table, store.base_preset, pool, render, spec,
-                                     settings, progress)
-            for stage in stage_rows:
-                _score_row(stage, domains, table, store.base_preset, pool, render, spec, settings.examples)
-            rows[rows.index(row) + 1:rows.index(row) + 1] = stage_rows
+            ranked = RowResult(f"{row.name} + retrieval", "stage")
+            refined = RowResult(f"{row.name} + refinement", "stage")
+            ranked.params, refined.params = _search(row.name, candidates, domains, table, store.base_preset, pool,
+                                                    render, spec, settings, progress)
+            rows[rows.index(row) + 1:rows.index(row) + 1] = [ranked, refined]
+        for domain in domains:
+            _score_rows(rows, domain, table, store.base_preset, pool, render, spec, settings.examples, progress)
 
     info = {"store": str(store.path), "synth": store.synth_id, "parameters": table.names,
             "render_settings": store.render_settings.__dict__, "test_items": int(len(test_rows)),
@@ -245,36 +267,69 @@ def evaluate(runs: Sequence[Run], store: PresetStore, ood: Sequence[tuple[str, P
             "settings": settings.__dict__, "spectrogram": spec.to_json(),
             "metrics": {"sc": "||S - S_hat||_F / ||S||_F on linear-magnitude mel spectrograms",
                         "spec_mse": f"mean((ln(S + {D.LOG_EPS}) - ln(S_hat + {D.LOG_EPS}))^2) on the same",
+                        **A.DESCRIPTIONS,
                         "param_mse": "mean squared error of parameters normalised to [0, 1]",
-                        "accuracy": "share of categorical parameters whose class is right"}}
+                        "accuracy": "share of categorical parameters whose class is right; higher is better"},
+            "higher_is_better": sorted(A.HIGHER_IS_BETTER),
+            "confidence_interval": {"level": M.CONFIDENCE, "resamples": M.BOOTSTRAP_RESAMPLES,
+                                    "seed": M.BOOTSTRAP_SEED, "method": "percentile bootstrap of the mean"}}
     return Evaluation(rows, domains, spec, info)
 
 
-def _score_row(row: RowResult, domains: Sequence[Domain], table: ParameterTable, base: Preset, pool: SynthPool,
-               render: RenderSettings, spec: FeatureSettings, examples: int) -> None:
-    for domain in domains:
+#: Items scored together: each chunk's target features are computed once and compared with every row's renders.
+SCORE_CHUNK = 32
+
+#: The audio metrics of every row and domain, in report order.
+AUDIO_KEYS = ("sc", "spec_mse", *A.AUDIO_METRICS)
+
+
+def _score_rows(rows: Sequence[RowResult], domain: Domain, table: ParameterTable, base: Preset, pool: SynthPool,
+                render: RenderSettings, spec: FeatureSettings, examples: int, progress: Progress) -> None:
+    """Render every row's parameters for one domain and score them: audio metrics chunk by chunk of items (the
+    targets' features computed once per chunk), parameter metrics in domain."""
+    n = len(domain.rows)
+    parts: dict[str, dict[str, list[np.ndarray]]] = {row.name: {k: [] for k in AUDIO_KEYS} for row in rows}
+    shown: dict[str, list[np.ndarray]] = {row.name: [] for row in rows}
+    with progress.task(f"rendering and scoring ({domain.name})", n * len(rows), "renders") as task:
+        for start in range(0, n, SCORE_CHUNK):
+            stop = min(n, start + SCORE_CHUNK)
+            target = A.features(domain.audio[start:stop], spec.sample_rate)
+            for row in rows:
+                audio = render_normalised(pool, render, base, table, row.params[domain.name][start:stop])
+                estimate = magnitude_mel(audio, spec)
+                scores = {"sc": D.spectral_convergence(domain.spectrogram[start:stop], estimate),
+                          "spec_mse": D.spectrogram_mse(domain.spectrogram[start:stop], estimate),
+                          **A.compare(target, A.features(audio, spec.sample_rate))}
+                for key in AUDIO_KEYS:
+                    parts[row.name][key].append(scores[key])
+                shown[row.name].append(estimate[:max(0, examples - start)])
+                task.advance(stop - start, info=row.name)
+    for row in rows:
+        scores = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts[row.name].items()}
         params = row.params[domain.name]
-        audio = render_normalised(pool, render, base, table, params)
-        estimate = magnitude_mel(audio, spec)
-        scores = {"sc": D.spectral_convergence(domain.spectrogram, estimate),
-                  "spec_mse": D.spectrogram_mse(domain.spectrogram, estimate)}
         if domain.params is not None:
-            scores["param_mse"] = M.parameter_mse(domain.params, params)
-            accuracy = M.categorical_accuracy(domain.params, params, table)
+            scores["param_mse"] = M.parameter_mse(domain.params, params) if n else np.zeros(0)
+            accuracy = M.categorical_accuracy(domain.params, params, table) if n else None
             if accuracy is not None:
                 scores["accuracy"] = accuracy
         row.scores[domain.name] = scores
-        row.spectrograms[domain.name] = estimate[:examples]
+        row.spectrograms[domain.name] = np.concatenate(shown[row.name]) if shown[row.name] else \
+            np.zeros((0,) + domain.spectrogram.shape[1:], dtype=np.float32)
 
 
-def _stage_rows(row: RowResult, candidates: dict[str, np.ndarray], domains: Sequence[Domain],
-                table: ParameterTable, base: Preset, pool: SynthPool, render: RenderSettings, spec: FeatureSettings,
-                settings: EvalSettings, progress: Progress) -> list[RowResult]:
-    ranked = RowResult(f"{row.name} + retrieval", "stage")
-    refined = RowResult(f"{row.name} + refinement", "stage")
+def _search(name: str, candidates: dict[str, np.ndarray], domains: Sequence[Domain], table: ParameterTable,
+            base: Preset, pool: SynthPool, render: RenderSettings, spec: FeatureSettings, settings: EvalSettings,
+            progress: Progress) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Rank each item's candidates ``(N, K, P)`` by rendering them, then refine the best within the budget.
+
+    Returns:
+        The best ranked candidate and the best refined point per domain, ``(N, P)`` each.
+    """
+    ranked: dict[str, np.ndarray] = {}
+    refined: dict[str, np.ndarray] = {}
     for domain in domains:
         best_ranked, best_refined = [], []
-        with progress.task(f"searching {row.name} ({domain.name})", len(domain.rows), "items") as task:
+        with progress.task(f"searching {name} ({domain.name})", len(domain.rows), "items") as task:
             for i in range(len(domain.rows)):
                 objective = AudioObjective(domain.audio[i], pool, render, base, table, spec,
                                            metric=settings.search_metric)
@@ -282,6 +337,6 @@ def _stage_rows(row: RowResult, candidates: dict[str, np.ndarray], domains: Sequ
                 best_ranked.append(starts[0].params)
                 best_refined.append(refine(objective, starts, settings.refine_budget, seed=settings.seed)[0].params)
                 task.advance(1)
-        ranked.params[domain.name] = np.array(best_ranked)
-        refined.params[domain.name] = np.array(best_refined)
-    return [ranked, refined]
+        ranked[domain.name] = np.array(best_ranked)
+        refined[domain.name] = np.array(best_refined)
+    return ranked, refined

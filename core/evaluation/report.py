@@ -1,4 +1,5 @@
-"""Writing an evaluation out: a Markdown table in the layout of the paper's Table 1, a JSON file, figures."""
+"""Writing an evaluation out: Markdown tables in the layout of the paper's Table 1 (with the audio metrics of
+:mod:`patchflow.evaluation.audio_metrics` and confidence intervals), a JSON file, figures."""
 
 from __future__ import annotations
 
@@ -11,10 +12,22 @@ import numpy as np
 
 from .evaluate import Evaluation
 
-def _mean_std(stats: dict[str, float] | None, digits: int = 3) -> str:
+#: ``(metric, column header, digits)`` of the audio columns, in order.
+AUDIO_COLUMNS = (("sc", "SC", 3), ("spec_mse", "Spec. MSE", 3), ("sc_paper", "SC (paper)", 3),
+                 ("log_ratio_paper", "Log ratio (paper)", 3), ("mss", "MSS (dB)", 2), ("wmfcc", "wMFCC", 2),
+                 ("sot", "SOT", 4), ("env_cos", "RMS cos. ↑", 3))
+#: The parameter columns of the test split.
+PARAMETER_COLUMNS = (("param_mse", "MSE_n (params)", 4), ("accuracy", "Acc. (classes) ↑", 3))
+
+
+def _mean_ci(stats: dict[str, float] | None, digits: int = 3) -> str:
+    """``mean ± h``, ``h`` the half-width of the confidence interval (``–`` when there is nothing to show)."""
     if not stats or stats.get("n", 0) == 0 or math.isnan(stats["mean"]):
         return "–"
-    return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+    low, high = stats.get("ci_low", float("nan")), stats.get("ci_high", float("nan"))
+    if math.isnan(low) or math.isnan(high):
+        return f"{stats['mean']:.{digits}f}"
+    return f"{stats['mean']:.{digits}f} ± {(high - low) / 2:.{digits}f}"
 
 
 def _median(stats: dict[str, float] | None, digits: int = 3) -> str:
@@ -23,34 +36,46 @@ def _median(stats: dict[str, float] | None, digits: int = 3) -> str:
     return f"{stats['median']:.{digits}f}"
 
 
-def markdown_table(evaluation: Evaluation) -> str:
-    """The results as Markdown: models as rows; parameter and audio metrics on the test split, then the
-    out-of-domain sets (audio only); then the paired comparisons of the test SC."""
-    summary = evaluation.summary()
-    ood = [d.name for d in evaluation.domains[1:]]
-    headers = ["Model", "MSE_n (params)", "Acc. (classes)", "SC mean ± std", "SC median", "Spec. MSE mean ± std",
-               "Spec. MSE median"]
-    for name in ood:
-        headers += [f"{name} SC mean ± std", f"{name} SC median", f"{name} Spec. MSE"]
+def _domain_table(evaluation: Evaluation, summary: dict[str, Any], domain: str, with_params: bool) -> list[str]:
+    columns = (PARAMETER_COLUMNS if with_params else ()) + AUDIO_COLUMNS
+    headers = ["Model"]
+    for key, header, _ in columns:
+        headers += [header, "SC median"] if key == "sc" else [header]
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
     for row in evaluation.rows:
-        test = summary[row.name].get("test", {})
-        cells = [row.name if row.kind != "reference" else f"*{row.name}*", _mean_std(test.get("param_mse"), 4),
-                 _mean_std(test.get("accuracy")), _mean_std(test.get("sc")), _median(test.get("sc")),
-                 _mean_std(test.get("spec_mse")), _median(test.get("spec_mse"))]
-        for name in ood:
-            scores = summary[row.name].get(name, {})
-            cells += [_mean_std(scores.get("sc")), _median(scores.get("sc")), _mean_std(scores.get("spec_mse"))]
+        scores = summary[row.name].get(domain, {})
+        cells = [row.name if row.kind != "reference" else f"*{row.name}*"]
+        for key, _, digits in columns:
+            cells.append(_mean_ci(scores.get(key), digits))
+            if key == "sc":
+                cells.append(_median(scores.get(key), digits))
         lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def markdown_table(evaluation: Evaluation) -> str:
+    """The results as Markdown: one table for the test split (models as rows; parameter metrics, then every
+    audio metric), one per out-of-domain set (audio only), each cell the mean ± the half-width of its 95%
+    bootstrap confidence interval; then the paired comparisons of the test SC."""
+    summary = evaluation.summary()
     info = evaluation.info
+    level = info.get("confidence_interval", {}).get("level", 0.95)
     out = [f"# Evaluation on `{info['store']}`", "",
            f"Synth `{info['synth']}`, {len(info['parameters'])} parameters, {info['test_items']} test items "
            f"(training split: {info['train_items']}). Audio is re-rendered at note {info['render_settings']['note']}, "
            f"velocity {info['render_settings']['velocity']} (the targets' settings).", "",
-           "\n".join(lines), "",
-           "SC: spectral convergence ||S - S_hat||_F / ||S||_F on linear-magnitude mel spectrograms; Spec. MSE: "
-           "mean squared difference of their natural logarithms (floor 1e-3); MSE_n: parameters normalised to "
-           "[0, 1]. Rows in italics are references that use no model. Lower is better except accuracy.", ""]
+           "## Test split", "", *_domain_table(evaluation, summary, "test", with_params=True), ""]
+    for domain in evaluation.domains[1:]:
+        out += [f"## Out-of-domain set `{domain.name}` ({len(domain.rows)} items, audio only)", "",
+                *_domain_table(evaluation, summary, domain.name, with_params=False), ""]
+    out += [f"Each cell: mean ± half-width of its {level:.0%} bootstrap confidence interval over the items "
+            "(exact bounds, standard deviations and medians in results.json). "
+            "SC: spectral convergence ||S - S_hat||_F / ||S||_F on linear-magnitude mel spectrograms; Spec. MSE: "
+            "mean squared difference of their natural logarithms (floor 1e-3); SC (paper), Log ratio (paper): the "
+            "Flow Synthesizer code's SC on 64-band power mels and its log-magnitude ratio; MSS: multi-scale mel "
+            "distance in dB; wMFCC: MFCC distance after dynamic time warping; SOT: spectral optimal transport; "
+            "RMS cos.: cosine similarity of the RMS envelopes; MSE_n: parameters normalised to [0, 1]. "
+            "Rows in italics are references that use no model. Lower is better except where marked ↑.", ""]
     comparisons = evaluation.comparisons("test", "sc")
     if comparisons:
         out += ["## Paired comparisons (test SC)", "",
