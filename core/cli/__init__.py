@@ -1,7 +1,8 @@
 """The ``patchflow`` command line.
 
 Every module in this package that defines ``register(app)`` contributes its commands; plugins add theirs through
-the ``register_commands`` hook.
+the ``register_commands`` hook. Then every command, plugins' included, gets the conventions of
+:class:`~patchflow.cli.app.Command` (plain help text, ``-h``, the order of ``patchflow --help``).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .app import app, console
+from .app import app, apply_conventions, console
 
 
 def _register_builtin_commands() -> None:
@@ -30,6 +31,7 @@ def _register_plugin_commands() -> None:
 
 _register_builtin_commands()
 _register_plugin_commands()
+apply_conventions(app)
 
 
 def main() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
 import typer
+
+from rich.markup import escape
 
 from ..synth import RenderSettings
 from .app import console, err_console, friendly_errors
@@ -39,12 +42,13 @@ def build(
     folds: Optional[int] = typer.Option(None, help="Also assign K cross-validation folds."),
     base_preset: Optional[str] = typer.Option(None, help="FILE[#INDEX] holding the parameters not learned."),
     backend: str = typer.Option("local", help="local (threads) or ray."),
-    overwrite: bool = typer.Option(False, help="Replace a store built with other options (only ever a store)."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace a store built with other options (only ever a store)."),
     parser: Optional[str] = typer.Option(None, "--parser", help="Read every file with this preset parser (when "
                                          "several recognise the files; see `patchflow plugins`)."),
     random_presets: int = typer.Option(0, "--random-presets", help="Also render N presets with the learned "
                                        "parameters drawn uniformly, in the training split only."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Render a preset corpus into a store; rerun the same command to resume an interrupted build."""
     from ..errors import PatchflowError
@@ -59,9 +63,10 @@ def build(
                         backend=backend, progress=ConsoleProgress(err_console, enabled=progress),
                         overwrite=overwrite, parser=parser, random_presets=random_presets)
     counts = store.counts
-    console.print(f"[bold]{out}[/]: {counts.get('usable', 0)} usable presets of {counts.get('kept', 0)} "
+    console.print(f"[bold]{escape(str(out))}[/]: {counts.get('usable', 0)} usable presets of {counts.get('kept', 0)} "
                   f"({counts.get('duplicates', 0)} duplicates removed, {len(store.failures)} failures); "
-                  f"{store.meta['timing'].get('presets_per_s')} presets/s. See `patchflow dataset info {out}`.")
+                  f"{store.meta['timing'].get('presets_per_s')} presets/s. "
+                  f"See `patchflow dataset info {escape(str(out))}`.")
 
 
 @dataset_app.command("info")
@@ -84,12 +89,27 @@ def info(
     _print_info(data, failures)
 
 
+def _failure_reason(failure: dict) -> str:
+    """A failure's reason without the file name it starts with (the source column names it)."""
+    return failure["reason"].removeprefix(f"{failure['source']}: ")
+
+
+def _failure_kind(failure: dict) -> tuple[str, str]:
+    """What failures of one kind share: the stage, and the reason without the numbers that differ from one preset
+    to the next (``silent (peak 3.1e-05 < 0.0001)`` counts as ``silent``)."""
+    reason = _failure_reason(failure)
+    if failure["stage"] == "render":
+        reason = re.sub(r"\s*\([^()]*\d[^()]*\)$", "", reason)
+    return failure["stage"], reason
+
+
 def _print_info(data: dict, max_failures: int) -> None:
     from collections import Counter
 
     from rich.table import Table
+    from rich.text import Text
 
-    console.print(f"[bold]{data['path']}[/] - {data['kind']} store of synth [bold]{data['synth']}[/], "
+    console.print(f"[bold]{escape(data['path'])}[/] - {data['kind']} store of synth [bold]{data['synth']}[/], "
                   f"status {data['status']}: {data['rows']} rows, {data['usable']} usable")
     counts = data["counts"]
     table = Table(title="Counts", show_header=False)
@@ -99,16 +119,24 @@ def _print_info(data: dict, max_failures: int) -> None:
     console.print(table)
     failures = data["failures"]
     if failures:
-        reasons = Counter(f["reason"].split(":")[-1].strip()[:70] if f["stage"] == "parse" else
-                          f["reason"].split("(")[0].strip() for f in failures)
-        console.print(f"[bold]Failures[/] ({len(failures)}), by reason:")
-        for reason, n in reasons.most_common(10):
-            console.print(f"  {n:6d}  {reason}")
+        reasons = Counter(_failure_kind(f) for f in failures)
+        by_reason = Table(title=f"Failures ({len(failures)}), by reason", show_header=True)
+        by_reason.add_column("count", justify="right", no_wrap=True)
+        by_reason.add_column("stage", no_wrap=True)
+        by_reason.add_column("reason", overflow="fold")
+        for (stage, reason), n in reasons.most_common(10):
+            by_reason.add_row(str(n), stage, Text(reason))
+        if len(reasons) > 10:
+            by_reason.add_row("", "", f"... {len(reasons) - 10} more reasons")
+        console.print(by_reason)
         shown = failures if max_failures < 0 else failures[:max_failures]
+        listed = Table(title=f"Failures, {'all' if len(shown) == len(failures) else f'first {len(shown)}'}")
+        for column in ("stage", "source", "reason"):
+            listed.add_column(column, overflow="fold", no_wrap=column == "stage")
         for f in shown:
-            reason = f["reason"].removeprefix(f"{f['source']}: ")
-            name = f" {f['name']}" if f.get("name") else ""
-            console.print(f"  [{f['stage']}] {f['source']}{name}: {reason}", highlight=False)
+            source = f["source"] + (f" ({f['name']})" if f.get("name") else "")
+            listed.add_row(f["stage"], Text(source), Text(_failure_reason(f)))
+        console.print(listed)
         if len(shown) < len(failures):
             console.print(f"  ... {len(failures) - len(shown)} more (--failures -1 lists all)")
     params = Table(title=f"Learned parameters ({len(data['parameters'])})")
@@ -124,7 +152,7 @@ def _print_info(data: dict, max_failures: int) -> None:
         if selection.get("inaudible"):
             console.print(f"Inaudible over the base preset: {', '.join(selection['inaudible'])}")
     base = data["base_preset"]
-    console.print(f"Base preset: {base['name']} ({base['source']}), {base['chosen_by']}")
+    console.print(f"Base preset: {base['name']} ({base['source']}), {base['chosen_by']}", markup=False)
     render = data["render_settings"]
     console.print(f"Render: note {render['note']}, velocity {render['velocity']}, held {render['note_seconds']} s "
                   f"of {render['total_seconds']} s at {render['sample_rate']} Hz")
@@ -163,15 +191,16 @@ def import_audio_command(
     like: Path = typer.Option(..., "--like", help="Store whose features and normalisation to use."),
     out: Path = typer.Option(..., "--out", "-o", help="Store to write."),
     gain: str = typer.Option("peak", help="peak (match the reference's level) or none."),
-    overwrite: bool = typer.Option(False, help="Replace an existing store."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing store (only ever a store)."),
 ) -> None:
     """Turn any folder of audio files into a store comparable with LIKE (out-of-domain evaluation)."""
     from ..data.importing import import_audio
 
     store = import_audio(folder, like, out, gain=gain, overwrite=overwrite)
-    console.print(f"[bold]{out}[/]: {store.counts['usable']} clips imported, {store.counts['failed']} failed")
+    console.print(f"[bold]{escape(str(out))}[/]: {store.counts['usable']} clips imported, "
+                  f"{store.counts['failed']} failed")
     for failure in store.failures:
-        console.print(f"  {failure['reason']}", highlight=False)
+        console.print(f"  {failure['reason']}", highlight=False, markup=False)
 
 
 @dataset_app.command("export-audio")
@@ -194,4 +223,4 @@ def export_audio_command(
     row = int(rows[index])
     gain = write_wav(out, store.audio(row), store.render_settings.sample_rate, normalise=True)
     console.print(f"{store.names[row]!r} ({store.sources[row]}, {split} item {index}) -> {out} "
-                  f"(scaled by {gain:.3f})", highlight=False)
+                  f"(scaled by {gain:.3f})", highlight=False, markup=False)

@@ -19,7 +19,8 @@ def register(app: typer.Typer) -> None:
         data: Path = typer.Option(..., "--data", help="The dataset store whose test split is scored."),
         ood: list[Path] = typer.Option([], "--ood", help="Out-of-domain audio store(s), scored on audio only. "
                                        "Repeatable."),
-        out: Path = typer.Option(Path("report"), "--out", help="Folder for results.md, results.json, figures/."),
+        out: Path = typer.Option(Path("report"), "--out", "-o",
+                                 help="Folder for results.md, results.json, figures/."),
         max_items: int = typer.Option(None, "--max-items", help="Score only the first N test items."),
         refine_budget: float = typer.Option(0.0, "--refine-budget",
                                             help="Seconds of synth-in-the-loop search per item; adds the "
@@ -31,6 +32,8 @@ def register(app: typer.Typer) -> None:
         metric: str = typer.Option("sc", "--metric", help="Distance that ranks candidates and drives the search: "
                                    "sc (spectral convergence) or log_mse (log-mel MSE, penalises silence)."),
         seed: int = typer.Option(0, "--seed", help="Seed of latent sampling and search."),
+        as_json: bool = typer.Option(False, "--json", help="Print results.json instead of the tables."),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     ) -> None:
         """Evaluate RUNS on the test split of --data: parameter error, audio error of re-rendered presets
         (spectral convergence, log-mel MSE), paired comparisons, and two reference rows (training mean,
@@ -48,7 +51,11 @@ def register(app: typer.Typer) -> None:
         settings = EvalSettings(max_items=max_items, refine_budget=refine_budget, examples=examples,
                                 workers=workers, seed=seed, search_metric=metric)
         result = run_evaluation(loaded, store, others, settings,
-                                progress=ConsoleProgress(err_console, transient=True))
+                                progress=ConsoleProgress(err_console, enabled=progress, transient=True))
         files = write_report(result, out)
+        if as_json:
+            typer.echo(files["json"].read_text(encoding="utf-8").rstrip())
+            return
         console.print(files["markdown"].read_text(encoding="utf-8"), markup=False, highlight=False)
-        console.print(f"Wrote {files['markdown']}, {files['json']} and figures in {files['figures']}")
+        console.print(f"Wrote {files['markdown']}, {files['json']} and figures in {files['figures']}", markup=False,
+                      highlight=False)

@@ -20,12 +20,12 @@ def register(app: typer.Typer) -> None:
                                 "(needs the `export` extra)."),
         batch: int = typer.Option(1, "--batch", help="Batch size the graphs are traced with (1: one query at a "
                                   "time)."),
-        out: Path = typer.Option(None, "--out", help="Folder for the exported files (default RUN_DIR/export)."),
+        out: Path = typer.Option(Path("export"), "--out", "-o", help="Folder for the exported files."),
     ) -> None:
         """Export mel-features -> parameters (and latent -> parameters) graphs loadable without patchflow."""
         from ..apps.export import export_run
         from ..runtime import load_run
 
         run = load_run(run_dir, device="cpu")
-        files = export_run(run, out or Path(run_dir) / "export", fmt, batch)
+        files = export_run(run, out, fmt, batch)
         console.print("Wrote " + ", ".join(str(p) for p in files.values()))

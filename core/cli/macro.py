@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
     def macro(
         run_dir: Path = typer.Argument(..., help="Run directory of a latent model."),
         dims: list[int] = typer.Option([], "--dims", help="Dimensions to traverse (repeatable; default all)."),
-        out: Path = typer.Option(Path("macros"), "--out", help="Folder for macro.json, figures and WAVs."),
+        out: Path = typer.Option(Path("macros"), "--out", "-o", help="Folder for macro.json, figures and WAVs."),
         steps: int = typer.Option(9, "--steps", help="Points along each dimension."),
         span: float = typer.Option(2.5, "--span", help="Traverse from -SPAN to +SPAN."),
         semantic: bool = typer.Option(None, "--semantic/--latent",

@@ -18,16 +18,20 @@ def register(app: typer.Typer) -> None:
     @friendly_errors
     def new_adapter(
         name: str = typer.Argument(..., help="Id of the new synth: lowercase letters, digits, underscores."),
-        directory: Path = typer.Option(None, "--dir", "-d",
-                                       help="Folder to create (default: ./patchflow-NAME)."),
+        out: Path = typer.Option(None, "--out", "-o", help="Folder to create (default: ./patchflow-NAME)."),
+        directory: Path = typer.Option(None, "--dir", "-d", hidden=True, help="Former name of --out."),
         display_name: str = typer.Option(None, "--display-name", help="Human-readable synth name."),
         force: bool = typer.Option(False, "--force", help="Overwrite files that already exist."),
     ) -> None:
         """Write a pip-installable adapter for a new synth: a working numpy synth, a preset format and tests."""
         from ..templates import AdapterNames, write_adapter
 
+        from ..errors import PatchflowError
+
+        if out is not None and directory is not None and out != directory:
+            raise PatchflowError("--dir is the former name of --out; give one of them")
         names = AdapterNames.from_synth_id(name, display_name)
-        target = directory if directory is not None else Path.cwd() / names.dist
+        target = out or directory or Path.cwd() / names.dist
         files = write_adapter(name, target, display_name=display_name, overwrite=force)
         for path in files:
             console.print(f"  wrote {path}", highlight=False)

@@ -15,7 +15,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @friendly_errors
-    def synths(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    def synths(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table, with every "
+                                            "parameter's specification (name, kind, range, choices, unit).")
+               ) -> None:
         """List the installed synth adapters and their parameter counts."""
         from ..parameters import ParameterKind
         from ..plugin_loading import record_problem
@@ -38,6 +40,7 @@ def register(app: typer.Typer) -> None:
                 "module": cls.__module__,
                 "parsers": [p.name for p in preset_parsers(synth_id)],
                 "writers": [w.name for w in preset_writers(synth_id)],
+                "parameter_specs": [spec.model_dump(mode="json") for spec in table],
             })
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
@@ -58,8 +61,9 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @friendly_errors
     def plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-        """List the loaded plugins (entry points of the ``patchflow`` group), and those that failed to load or
-        whose hooks failed (they are left out; set PATCHFLOW_TRACE_PLUGINS=1 for the tracebacks)."""
+        """List the loaded plugins (entry points of the `patchflow` group) with their distribution and version,
+        and those that failed to load or whose hooks failed (they are left out; set PATCHFLOW_TRACE_PLUGINS=1 for
+        the tracebacks)."""
         from dataclasses import asdict
 
         from ..errors import PluginError

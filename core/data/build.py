@@ -19,6 +19,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,6 +63,81 @@ def build_fingerprint(synth_id: str, files: Sequence[Path], config: dict[str, An
     if params and not str(params).isdigit() and params != "all" and Path(params).is_file():
         digest.update(Path(params).read_bytes())
     return digest.hexdigest()
+
+
+def input_listing(files: Sequence[Path]) -> dict[str, Any]:
+    """The identity of each input file (size, modification time), kept in the store's attributes so that a rebuild
+    with other files can say which were added, removed or changed."""
+    resolved = [f.resolve() for f in files]
+    root = Path(os.path.commonpath(resolved)) if resolved else Path()
+    if len(resolved) == 1:
+        root = root.parent
+    listing: dict[str, list[int]] = {}
+    for f in resolved:
+        try:
+            stat = f.stat()
+            listing[str(f.relative_to(root))] = [stat.st_size, stat.st_mtime_ns]
+        except OSError:
+            listing[str(f.relative_to(root))] = [-1, -1]
+    return {"root": str(root), "files": listing}
+
+
+#: How each ``build`` option is given on the command line (for the message of a mismatched rebuild).
+_OPTION_NAMES = {"params": "--params", "limit": "--limit", "seed": "--seed", "split": "--split", "folds": "--folds",
+                 "group_by": "--group-by", "base_preset": "--base-preset", "parser": "--parser",
+                 "random_presets": "--random-presets", "paths": "--presets"}
+#: Values of options that stores built before the option was added do not record.
+_ABSENT = {"parser": None, "random_presets": 0}
+
+
+def _names(paths: Sequence[str], shown: int = 3) -> str:
+    listed = ", ".join(paths[:shown])
+    return listed + (f" and {len(paths) - shown} more" if len(paths) > shown else "")
+
+
+def describe_mismatch(existing: dict[str, Any], synth_id: str, config: dict[str, Any],
+                      inputs: dict[str, Any]) -> str:
+    """What differs between the build recorded in a store's attributes (``existing``) and the one asked for: the
+    options by their command-line names, else the input files added, removed or changed."""
+    old: dict[str, Any] = json.loads(json.dumps(existing.get("build") or {}, default=str))
+    new: dict[str, Any] = json.loads(json.dumps(config, default=str))
+    options: list[str] = []
+    if existing.get("synth") not in (None, synth_id):
+        options.append(f"--synth {existing['synth']} there, {synth_id} now")
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key, _ABSENT.get(key)), new.get(key, _ABSENT.get(key))
+        if before == after:
+            continue
+        if key == "settings":
+            options += [f"--{field.replace('_', '-')} {before.get(field)} there, {after.get(field)} now"
+                        for field in sorted(set(before) | set(after)) if before.get(field) != after.get(field)]
+        elif key == "features":
+            options += [f"feature setting {field} {before.get(field)} there, {after.get(field)} now"
+                        for field in sorted(set(before) | set(after)) if before.get(field) != after.get(field)]
+        elif key == "paths":
+            added = [p for p in after if p not in before]
+            removed = [p for p in before if p not in after]
+            options.append("--presets " + "; ".join(([f"added {_names(added)}"] if added else [])
+                                                    + ([f"removed {_names(removed)}"] if removed else [])))
+        elif key == "format":
+            options.append(f"store format {before} there, {after} now (this patchflow writes another layout)")
+        else:
+            options.append(f"{_OPTION_NAMES.get(key, key)} {before} there, {after} now")
+    if options:
+        return "built with other options: " + "; ".join(options)
+    if "inputs" not in existing:
+        return "built from other input files (added, removed or changed since; the store does not list its files)"
+    root_before, root_after = Path(existing["inputs"]["root"]), Path(inputs["root"])
+    before = {str(root_before / k): v for k, v in existing["inputs"]["files"].items()}
+    after = {str(root_after / k): v for k, v in inputs["files"].items()}
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    changed = sorted(k for k in set(before) & set(after) if list(before[k]) != list(after[k]))
+    parts = [f"{len(found)} {what} ({_names(found)})"
+             for what, found in (("added", added), ("removed", removed), ("changed", changed)) if found]
+    if parts:
+        return "built from other input files: " + ", ".join(parts)
+    return f"built with another --params file ({config.get('params')} has changed since)"
 
 
 def _check_parser(synth_id: str, name: str) -> None:
@@ -289,6 +365,7 @@ def build_store(
     if random_presets:
         config["random_presets"] = int(random_presets)
     fingerprint = build_fingerprint(synth_obj.id, files, config)
+    inputs = input_listing(files)
     progress = or_quiet(progress)
     with FolderLock(out, "store") as lock:
         if lock.stale_owner is not None:
@@ -296,15 +373,15 @@ def build_store(
         return _build_locked(synth_obj, paths, out, params=params, settings=settings, features=features,
                              limit=limit, workers=workers, seed=seed, split=split, folds=folds, group_by=group_by,
                              base_preset=base_preset, backend=backend, progress=progress, overwrite=overwrite,
-                             config=config, fingerprint=fingerprint, started=started, parser=parser,
-                             random_presets=random_presets)
+                             config=config, fingerprint=fingerprint, inputs=inputs, started=started,
+                             parser=parser, random_presets=random_presets)
 
 
 def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, *, params: str, settings: RenderSettings,
                   features: FeatureSettings, limit: int | None, workers: int, seed: int, split: str,
                   folds: int | None, group_by: str, base_preset: str | None, backend: str, progress: Progress,
-                  overwrite: bool, config: dict[str, Any], fingerprint: str, started: float,
-                  parser: str | None, random_presets: int) -> PresetStore:
+                  overwrite: bool, config: dict[str, Any], fingerprint: str, inputs: dict[str, Any],
+                  started: float, parser: str | None, random_presets: int) -> PresetStore:
     """The build itself, run while this process holds the lock of ``out``."""
     say = progress.message
     needs_plan = True
@@ -319,7 +396,7 @@ def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, *, params:
             existing = {}
         same = existing.get("fingerprint") == fingerprint
         if existing and not same and not overwrite:
-            raise StoreError(f"{out} holds a store built with other options or input files; "
+            raise StoreError(f"{out} holds a store {describe_mismatch(existing, synth_obj.id, config, inputs)}; "
                              f"use another --out, or --overwrite to replace it")
         if same and existing.get("status") == "complete":
             say(f"{out} is already built with these options")
@@ -332,7 +409,7 @@ def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, *, params:
     if needs_plan:
         _plan(synth_obj, paths, out, params=str(params), settings=settings, features=features, limit=limit,
               workers=workers, seed=seed, base_preset=base_preset,
-              meta={"fingerprint": fingerprint, "build": config}, progress=progress, parser=parser,
+              meta={"fingerprint": fingerprint, "build": config, "inputs": inputs}, progress=progress, parser=parser,
               random_presets=random_presets)
         timing["plan_s"] = round(time.perf_counter() - started, 3)
 
