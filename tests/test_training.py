@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import numpy as np
 import torch
 from typer.testing import CliRunner
 
@@ -220,3 +221,24 @@ def test_a_time_limit_stops_after_the_epoch_that_reaches_it(small_dexed_store, t
     info = json.loads((run / "checkpoints" / "last.json").read_text())
     assert info["status"] == "time_limit" and info["epoch"] == 1 and info["train_seconds"] > 0
     assert len(read_metrics(run)) == 1
+
+
+def test_small_grids_can_be_classified_instead_of_regressed(small_dexed_store, tmp_path) -> None:
+    overrides = {"epochs": 1, "batch_size": 16, "max_batches_per_epoch": 3, "max_valid_batches": 1,
+                 "beta_warmup_epochs": 0, "progress": False, "model.conv_channels": 8, "model.mlp_hidden": 32,
+                 "model.classify_steps": 64, "model.recon_weight": 0.01}
+    table = small_dexed_store.parameters
+    grids = {i: int(round((s.high - s.low) / s.step)) + 1 for i, s in enumerate(table)
+             if s.is_continuous and s.step and (s.high - s.low) / s.step + 1 <= 64}
+    assert grids, "the small store learns no parameter with a small grid"
+    for model in ("cnn", "flow_post"):
+        run = load_run(train(make_config(small_dexed_store.path, tmp_path / model, model, preset="small",
+                                         overrides=overrides)))
+        cards = run.config.model.cardinalities
+        assert all(cards[i] == n for i, n in grids.items())
+        assert all(cards[i] == 0 for i, s in enumerate(table) if s.is_continuous and i not in grids)
+        mel = run.normalise_mel(torch.as_tensor(np.asarray(small_dexed_store.mel[:8]), dtype=torch.float32))
+        with torch.no_grad():
+            params = run.model.predict_params(mel).double().numpy()
+        for i, n in grids.items():  # a classified value is one of its grid's values
+            np.testing.assert_allclose(params[:, i] * (n - 1), np.round(params[:, i] * (n - 1)), atol=1e-5)

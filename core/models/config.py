@@ -59,6 +59,11 @@ class ModelConfig(BaseModel):
         mmd_weight: Weight of the MMD term of ``wae``.
         flow_kl_weight: Weight of the KL on the amortised flow weights of ``flow_cond``.
         dis_weight: Weight of the disentangling loss of ``flow_dis``.
+        recon_weight: Weight of the auto-encoders' reconstruction term (summed over every mel bin, it outweighs a
+            few parameters' likelihood by orders of magnitude at 1, the paper's setting).
+        classify_steps: Classify every continuous parameter whose grid has at most this many values (DX7
+            frequency ratios, transposition) instead of regressing it, so a prediction is one of its values, not
+            the average of several (0: never). Filled into ``cardinalities`` at training time.
         options: Free-form settings for models contributed by plugins.
     """
 
@@ -89,6 +94,8 @@ class ModelConfig(BaseModel):
     mmd_weight: float = Field(10.0, ge=0.0)
     flow_kl_weight: float = Field(1e-3, ge=0.0)
     dis_weight: float = Field(1.0, ge=0.0)
+    recon_weight: float = Field(1.0, ge=0.0)
+    classify_steps: int = Field(0, ge=0)
     options: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -127,11 +127,11 @@ class LatentModel(ConfiguredModel):
 
     # ----------------------------------------------------------------------------------------------- losses
     def loss(self, batch: dict[str, torch.Tensor], *, beta: float = 1.0) -> dict[str, torch.Tensor]:
-        """``recon + beta * regulariser + params (+ model-specific terms)``, each summed per sample and averaged
-        over the batch."""
+        """``recon_weight * recon + beta * regulariser + params (+ model-specific terms)``, each summed per sample
+        and averaged over the batch."""
         mel = batch["mel"]
         z, reg = self.sample_latent(mel)
-        recon = 0.5 * ((self.decoder(z) - mel) ** 2).flatten(1).sum(dim=1)
+        recon = 0.5 * self.config.recon_weight * ((self.decoder(z) - mel) ** 2).flatten(1).sum(dim=1)
         weight = self.config.mmd_weight if self.regulariser == "mmd" else 1.0
         terms = {"recon": recon.mean(), "reg": weight * reg.mean()}
         terms.update({k: v.mean() for k, v in self.params_loss(z, batch).items()})

@@ -52,8 +52,11 @@ class ParamHead(nn.Module):
         total = h.new_zeros(h.shape[0])
         if cont is not None:
             total = total + ((cont - params[:, self.cont_index]) ** 2).sum(dim=1)
-        for column, lg in zip(self.cat_index, logits):
-            total = total + F.cross_entropy(lg.float(), classes[:, column], reduction="none")
+        for column, n, lg in zip(self.cat_index, self.cat_sizes, logits):
+            target = classes[:, column]
+            # a continuous parameter classified on its grid has no stored class: take it from its value
+            target = torch.where(target < 0, torch.round(params[:, column].clamp(0, 1) * (n - 1)).long(), target)
+            total = total + F.cross_entropy(lg.float(), target, reduction="none")
         return total
 
     def snap_classes(self, params: torch.Tensor) -> torch.Tensor:

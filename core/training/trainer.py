@@ -53,9 +53,20 @@ class StepInfo:
 StepCallback = Callable[[StepInfo], None]
 
 
+def _cardinality(spec: Any, classify_steps: int) -> int:
+    """Classes of a parameter for the model: its own, or its grid's values when that grid is small enough."""
+    if not spec.is_continuous:
+        return int(spec.cardinality)
+    if classify_steps and spec.step:
+        values = int(round((spec.high - spec.low) / spec.step)) + 1
+        if 2 <= values <= classify_steps:
+            return values
+    return 0
+
+
 def complete_model_config(config: TrainConfig, store: PresetStore) -> TrainConfig:
     """Fill the data-dependent model fields (parameter count and kinds, mel shape, tag pairs) from ``store``."""
-    cards = [spec.cardinality for spec in store.parameters]
+    cards = [_cardinality(spec, config.model.classify_steps) for spec in store.parameters]
     model = config.model.model_copy(update={
         "n_params": len(cards),
         "cardinalities": cards if any(cards) else [],
