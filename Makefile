@@ -21,8 +21,11 @@ VST3_APT := juce-modules-source cmake g++ make pkg-config libfreetype-dev libx11
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # In CI (CI=true) `make test` builds the instrument and the VST3 tests must run (PATCHFLOW_REQUIRE_VST3=1).
 CI_VST3 := $(if $(filter true 1,$(CI)),vst3-instrument)
+# Debian's headless Chromium, which the docs test drives (through Playwright) to look at the built pages. `make test`
+# installs it when no Chromium is there; the test skips without one, except in CI, where it must run.
+BROWSER_APT := chromium-headless-shell
 
-.PHONY: setup demo test docs benchmark clean vst3-instrument
+.PHONY: setup demo test docs benchmark clean vst3-instrument browser
 
 setup: $(STAMP)
 
@@ -38,7 +41,7 @@ $(STAMP): $(SETUP_INPUTS)
 demo: setup
 	@SHARED="$(SHARED)" PRESETS="$(PRESETS)" OUT="$(DEMO_OUT)" PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
 
-test: setup $(CI_VST3)
+test: setup $(CI_VST3) browser
 	$(VENV)/bin/lint-imports
 	PATCHFLOW_SHARED="$(SHARED)" PATCHFLOW_TEST_VST3="$(abspath $(VST3_BUNDLE))" \
 	$(if $(CI_VST3),PATCHFLOW_REQUIRE_VST3=1) $(PY) -m pytest -q tests benchmarks --benchmark-disable
@@ -51,6 +54,12 @@ $(VST3_BINARY): tests/vst3-instrument/CMakeLists.txt tests/vst3-instrument/Sourc
 	cmake -S tests/vst3-instrument -B $(VST3_BUILD) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(VST3_BUILD) -j$$(nproc)
 	@test -f $@ && touch $@
+
+browser:
+	@command -v chromium-headless-shell >/dev/null 2>&1 || command -v chromium >/dev/null 2>&1 || \
+	{ echo "Installing Debian's $(BROWSER_APT) for the docs test"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(BROWSER_APT); } || \
+	$(if $(filter true 1,$(CI)),exit 1,echo "could not install $(BROWSER_APT): the docs test skips its browser part")
 
 # Measures for real (minutes); the JSON report feeds the docs' Benchmarks page.
 benchmark: setup

@@ -29,6 +29,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.doctest",
     "sphinx.ext.mathjax",
+    "offline_mathjax",
     "folder_toctree",
     "cli_reference",
     "benchmark_table",
@@ -71,7 +72,11 @@ doctest_global_setup = "import numpy as np\nimport patchflow\n"
 
 html_theme = "furo"
 html_title = f"patchflow {release}"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["patchflow.css"]
+# MathJax from the site itself (docs/_ext/offline_mathjax.py copies it into _static/mathjax), not from a CDN, so
+# formulas render offline too. furo uses the system's fonts: no page loads anything from another host.
+mathjax_path = "mathjax/tex-chtml.js"
 nitpicky = False
 # Relative references such as :mod:`.parameters` match a module of every adapter; the first match is a fine
 # link target, so ambiguity is not treated as an error.

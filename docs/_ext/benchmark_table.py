@@ -30,16 +30,31 @@ def _seconds(value: float) -> str:
     return f"{value / 1e-9:.3g} ns"
 
 
-def _extra(info: dict[str, Any]) -> str:
+def _number(value: float) -> str:
+    """Four significant digits; from 10,000 on, the whole number (118500, not 1.185e+05)."""
+    return f"{value:.0f}" if abs(value) >= 1e4 else f"{value:.4g}"
+
+
+def _extra(info: dict[str, Any], params: dict[str, Any] | None = None) -> str:
+    """``extra_info`` as ``key=value`` pairs, leaving out what the test id already says (its parameters)."""
     parts = []
     for key, value in info.items():
-        text = f"{value:.4g}" if isinstance(value, float) else str(value)
-        parts.append(f"{key}={text}")
+        if params and key in params and params[key] == value:
+            continue
+        parts.append(f"{key}={_number(value) if isinstance(value, float) else value}")
     return ", ".join(parts).replace("|", "/")
 
 
+#: The table's columns; few and short, so that the table fits the page's text width.
+HEADER = "| Benchmark | Mean ± s.d. | Min | Rounds | Details |"
+
+
 def report_lines(report: dict[str, Any], source: str) -> list[str]:
-    """MyST lines for one pytest-benchmark report: the machine, then one table row per benchmark."""
+    """MyST lines for one pytest-benchmark report: the machine, then one table row per benchmark.
+
+    Each row: the test id, the mean and standard deviation of one round, the fastest round, the number of
+    rounds, and the benchmark's ``extra_info`` (the rounds per second are one over the mean, so not repeated).
+    """
     machine = report.get("machine_info", {})
     cpu = machine.get("cpu", {})
     commit = report.get("commit_info", {})
@@ -52,15 +67,15 @@ def report_lines(report: dict[str, Any], source: str) -> list[str]:
            if commit.get("id") else "")
         + f"; report `{source}`.",
         "",
-        "| Benchmark | Mean | Std. dev. | Min | Rounds | Per second | Details |",
-        "|---|---|---|---|---|---|---|",
+        HEADER,
+        "|---|---|---|---|---|",
     ]
     for bench in sorted(report.get("benchmarks", []), key=lambda b: b.get("fullname", b.get("name", ""))):
         stats = bench.get("stats", {})
         described.append(
-            f"| `{bench.get('name', '?')}` | {_seconds(stats.get('mean', 0.0))} | {_seconds(stats.get('stddev', 0.0))}"
-            f" | {_seconds(stats.get('min', 0.0))} | {stats.get('rounds', '?')} | {stats.get('ops', 0.0):.4g}"
-            f" | {_extra(bench.get('extra_info', {}))} |")
+            f"| `{bench.get('name', '?')}` | {_seconds(stats.get('mean', 0.0))} ± {_seconds(stats.get('stddev', 0.0))}"
+            f" | {_seconds(stats.get('min', 0.0))} | {stats.get('rounds', '?')}"
+            f" | {_extra(bench.get('extra_info', {}), bench.get('params'))} |")
     return described
 
 
@@ -80,10 +95,11 @@ class BenchmarkTable(SphinxDirective):
             report = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise self.error(f"{relative}: not a pytest-benchmark JSON report ({exc})") from None
-        container = nodes.container()
+        # the class lets docs/_static/patchflow.css fit the table to the text width (fixed layout, wrapped cells)
+        container = nodes.container(classes=["benchmark-report"])
         self.state.nested_parse(StringList(report_lines(report, relative), source=str(path)), self.content_offset,
                                 container)
-        return list(container.children)
+        return [container]
 
 
 def setup(app: Sphinx) -> dict:
