@@ -35,6 +35,28 @@ def _first_error(exc: ValidationError) -> str:
     return f"{where}: {error['msg']}{more}"
 
 
+#: Integers of up to this many digits are below 1e308 and fit a float; longer ones are converted as floats.
+_FLOAT_DIGITS = 308
+
+
+def _parse_int(text: str) -> int | float:
+    """An integer of the JSON text. A longer one is read as a float (infinite when too large for one: preset
+    values are floats), since Python refuses to convert integers of more than 4300 digits at all."""
+    if len(text.lstrip("-")) <= _FLOAT_DIGITS:
+        return int(text)
+    return float(text)
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+
+
 class JsonPresetParser:
     """Reads presets of any synth from JSON: one preset object or a list of them.
 
@@ -70,13 +92,26 @@ class JsonPresetParser:
     def parse_text(self, text: str, path: str = "<text>") -> ParseResult:
         """Read presets from JSON text (``path`` labels them in sources and messages).
 
+        Numbers too large for a float (``1e400``, an integer of 400 digits or of more digits than Python converts)
+        are read as infinite and reported like NaN, as values that are not finite numbers.
+
         Raises:
             PresetFormatError: The text is not JSON or holds no valid preset.
         """
         try:
-            data: Any = json.loads(text)
+            return self._parse_text(text, path)
+        except PresetFormatError:
+            raise
+        except Exception as exc:  # a bug here must cost one file, not the caller's whole corpus
+            raise PresetFormatError(f"cannot read JSON presets: {_first_line(exc)}", path) from None
+
+    def _parse_text(self, text: str, path: str) -> ParseResult:
+        try:
+            data: Any = json.loads(text, parse_int=_parse_int)
         except (json.JSONDecodeError, RecursionError) as exc:
             raise PresetFormatError(f"not valid JSON: {exc}", path) from None
+        except (ValueError, OverflowError, MemoryError) as exc:  # numbers Python refuses to convert
+            raise PresetFormatError(f"not valid JSON: {_first_line(exc)}", path) from None
         items = data if isinstance(data, list) else [data]
         presets: list[Preset] = []
         problems: list[ParseProblem] = []
@@ -94,7 +129,8 @@ class JsonPresetParser:
             bad = sorted(name for name, value in preset.values.items() if not math.isfinite(value))
             if bad:
                 problems.append(ParseProblem(path=path, index=index, kind="not-finite",
-                                             message=f"values that are not finite numbers: {', '.join(bad)}"))
+                                             message=f"values that are not finite numbers (NaN, infinite or "
+                                                     f"too large for a float): {_names(bad)}"))
                 continue
             presets.append(preset.model_copy(update={"source": PresetSource(path=path, index=index)}))
         if not presets:

@@ -100,15 +100,19 @@ def parse_preset_file(path: str | Path, synth: str | None = None, parser: str | 
     them and the one used. With ``synth``, only that synth's parsers and the generic ones are asked, and presets
     of other synths in a generic file are left out (and reported).
 
+    A parser that fails in any other way than with :class:`PresetFormatError` (or returns something other than a
+    :class:`ParseResult`) is reported as a :class:`PresetFormatError` for this file naming the parser and the
+    error, so a caller reading many files records it and goes on.
+
     Raises:
-        PresetFormatError: Nothing could be read from the file.
+        PresetFormatError: Nothing could be read from the file, or its parser failed on it.
         PluginError: No parser named ``parser`` is installed (for ``synth``).
     """
     found = recognising_parsers(path, synth, parser)
     if not found:
         raise _no_parser(Path(path), synth, parser)
     chosen = found[0]
-    result = chosen.parse(Path(path))
+    result = _parse_with(chosen, Path(path))
     result.parser = result.parser or chosen.name
     if len(found) > 1:
         claims = ", ".join(f"{p.name} ({_describe(p)})" for p in found)
@@ -126,6 +130,34 @@ def parse_preset_file(path: str | Path, synth: str | None = None, parser: str | 
             if not result.presets:
                 raise PresetFormatError(f"no preset of synth {synth!r} in this file", path)
     return result
+
+
+def _parse_with(parser: PresetParser, path: Path) -> ParseResult:
+    """``parser.parse(path)``, with any failure of the parser turned into a :class:`PresetFormatError` for the file.
+
+    A parser is asked to raise only :class:`PresetFormatError`; one that raises anything else (a bug, or a library
+    error on a crafted file: ``OverflowError``, ``ValueError: Exceeds the limit``, ``RecursionError``) or returns
+    something that is not a :class:`~patchflow.ParseResult` fails for this file only, and the message names the
+    parser (and its plugin), the file and the first line of the error.
+    """
+    try:
+        result = parser.parse(path)
+    except PresetFormatError:
+        raise
+    except Exception as exc:  # one parser's bug, or one crafted file, must not stop a whole corpus
+        raise PresetFormatError(f"the preset parser {parser.name} ({_describe(parser)}) failed on this file: "
+                                f"{_one_line(exc)}", path) from None
+    if not isinstance(result, ParseResult):
+        raise PresetFormatError(f"the preset parser {parser.name} ({_describe(parser)}) returned "
+                                f"{type(result).__name__}, not a ParseResult", path)
+    return result
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, cut to 200 characters."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _describe(parser: PresetParser) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -14,9 +15,20 @@ from .parameters import ParameterSpec, ParameterTable
 from .presets import Preset
 
 
+#: The longest recording :class:`RenderSettings` accepts, in seconds (one note; a longer one is a typo, and its
+#: buffer would not fit in memory: an hour at 22050 Hz is 318 MB of float32).
+MAX_TOTAL_SECONDS = 600.0
+#: The highest sample rate :class:`RenderSettings` accepts, in Hz.
+MAX_SAMPLE_RATE = 768_000
+
+
 @dataclass(frozen=True)
 class RenderSettings:
     """How one note is played and recorded (SPEC: note held 3 s, 4 s recorded, 22050 Hz).
+
+    Every field is checked when the settings are made (:class:`ValueError` naming the field): whole numbers for
+    the note, velocity and sample rate, finite seconds (no NaN or infinity), ``0 < note_seconds <= total_seconds
+    <=`` :data:`MAX_TOTAL_SECONDS`, a sample rate up to :data:`MAX_SAMPLE_RATE`, at least one sample.
 
     Attributes:
         note: MIDI note number.
@@ -33,14 +45,31 @@ class RenderSettings:
     sample_rate: int = 22050
 
     def __post_init__(self) -> None:
+        for name in ("note", "velocity", "sample_rate"):
+            value = getattr(self, name)
+            if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+                object.__setattr__(self, name, int(value))  # 22050.0 read back from a file
+            elif isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"{name} must be a whole number, got {value!r}")
+        for name in ("note_seconds", "total_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                    or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
         if not 0 <= self.note <= 127:
             raise ValueError(f"note must be a MIDI note 0-127, got {self.note}")
         if not 1 <= self.velocity <= 127:
             raise ValueError(f"velocity must be 1-127, got {self.velocity}")
         if not 0 < self.note_seconds <= self.total_seconds:
-            raise ValueError("need 0 < note_seconds <= total_seconds")
-        if self.sample_rate <= 0:
-            raise ValueError("sample_rate must be positive")
+            raise ValueError(f"need 0 < note_seconds <= total_seconds, got note_seconds={self.note_seconds:g}, "
+                             f"total_seconds={self.total_seconds:g}")
+        if not 0 < self.sample_rate <= MAX_SAMPLE_RATE:
+            raise ValueError(f"sample_rate must be 1-{MAX_SAMPLE_RATE} Hz, got {self.sample_rate}")
+        if self.total_seconds > MAX_TOTAL_SECONDS:
+            raise ValueError(f"total_seconds must be at most {MAX_TOTAL_SECONDS:g} (one note), "
+                             f"got {self.total_seconds:g}")
+        if self.num_samples < 1:
+            raise ValueError(f"total_seconds={self.total_seconds:g} at {self.sample_rate} Hz is not one sample")
 
     @property
     def num_samples(self) -> int:

@@ -6,19 +6,21 @@ import warnings
 from pathlib import Path
 
 import dexed
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patchflow import ParseResult, Preset, PresetFormatError, parse_preset_file, write_presets
+from patchflow import ParameterTable, ParseResult, Preset, PresetFormatError, parse_preset_file, write_presets
 from patchflow_dexed import DX7_PARAMETERS
 from patchflow_dexed.formats import Dx7SysexParser, Dx7SysexWriter
-from patchflow_dexed.parameters import VCED_ORDER
+from patchflow_dexed.parameters import VCED_MAXIMA, VCED_ORDER
 from patchflow_dexed.sysex import (
     checksum,
     encode_bank,
     encode_voice,
     init_voice,
+    preset_to_vced,
     read_sysex,
     read_sysex_file,
     write_bank,
@@ -26,6 +28,7 @@ from patchflow_dexed.sysex import (
 )
 
 SPECS = {spec.name: spec for spec in DX7_PARAMETERS}
+TABLE = ParameterTable(DX7_PARAMETERS)
 
 
 @pytest.fixture(scope="module")
@@ -302,6 +305,9 @@ def check_outcome(data: bytes) -> None:
         assert set(preset.values) == set(SPECS)
         assert all(SPECS[n].in_range(v) for n, v in preset.values.items())
         assert len(preset.extra["raw_name"]) == 10
+        unit = TABLE.to_normalised(preset.vector(TABLE))  # conversion on: normalised values and voice bytes
+        assert np.all((unit >= 0) & (unit <= 1))
+        assert len(preset_to_vced(preset)) == 155
 
 
 FUZZ = settings(max_examples=200, deadline=2000, derandomize=True, database=None,
@@ -348,3 +354,52 @@ def test_mutated_real_cartridges_never_crash(rom1a: bytes, single_voice: bytes) 
         check_outcome(data)
 
     run()
+
+
+#: Values a preset from another format (JSON, a third-party parser) can hold for a Dexed parameter.
+ANY_VALUE = st.one_of(
+    st.floats(),  # NaN and infinities included
+    st.sampled_from([1e308, -1e308, 5e-324, -0.0, 99.5, -1.0, 1000.0]),
+    st.integers(-10 ** 300, 10 ** 300).map(float),
+)
+_DEXED = {}
+
+
+def dexed_synth():
+    if not _DEXED:
+        from patchflow import get_synth
+
+        _DEXED["synth"] = get_synth("dexed")
+    return _DEXED["synth"]
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(values=st.dictionaries(st.sampled_from(sorted(SPECS)), ANY_VALUE, min_size=1, max_size=12))
+def test_presets_with_any_values_encode_and_render_or_refuse(values: dict[str, float]) -> None:
+    """A preset holding any values is encoded clamped to the DX7 ranges and rendered by Dexed, or, holding NaN or
+    infinity, refused with PresetFormatError (RenderError when rendering) naming the parameter."""
+    from patchflow import RenderError, RenderSettings
+
+    preset = Preset(synth="dexed", name="extreme", values=values)
+    settings = RenderSettings(note_seconds=0.1, total_seconds=0.2)
+    bad = [n for n, v in values.items() if not np.isfinite(v)]
+    if bad:
+        with pytest.raises(PresetFormatError, match="is not a finite number"):
+            preset_to_vced(preset)
+        with pytest.raises(RenderError, match="is not a finite number"):
+            dexed_synth().render(preset, settings)
+        return
+    voice = np.frombuffer(preset_to_vced(preset)[:145], dtype=np.uint8)
+    assert np.all(voice <= np.asarray(VCED_MAXIMA))
+    clamped = TABLE.clamp(preset.vector(TABLE))
+    assert read_sysex(encode_voice(preset)).presets[0].vector(TABLE).tolist() == clamped.tolist()
+    audio = dexed_synth().render(preset, settings)
+    assert audio.shape == (settings.num_samples,) and np.all(np.isfinite(audio))
+
+
+def test_a_preset_holding_an_integer_of_thousands_of_digits_is_refused() -> None:
+    """A preset made without validation (a third-party parser) may hold one; the error names it in a few words."""
+    preset = Preset.model_construct(synth="dexed", name="huge", values={"algorithm": 10 ** 5000}, tags={},
+                                    source=None, extra={}, flags=[])
+    with pytest.raises(PresetFormatError, match="algorithm = an integer of thousands of digits is not a finite"):
+        preset_to_vced(preset)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -184,3 +185,53 @@ def test_fuzz_mutated_real_preset(bellatrix, data):
         else:
             del mutated[at:]
     _check_parses_or_refuses(bytes(mutated))
+
+
+#: Value texts a crafted or damaged ``.h2p`` file can hold where a number belongs: long digit strings (past the
+#: 4300 digits Python converts to an integer), numbers too large for a float, huge exponents, signs, words.
+H2P_NUMBER = st.one_of(
+    st.integers(1, 5000).map(lambda n: "9" * n),
+    st.integers(1, 600).map(lambda n: "-" + "9" * n + ".5"),
+    st.integers(-1000, 1000).map(lambda e: f"1e{e}"),
+    st.sampled_from(["nan", "inf", "-inf", "NaN", "1e999", "-1e999", "0", "-0.00", "+7", ".5", "1.", "''"]),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda v: f"{v:.6f}"),
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_numbers_become_presets_in_range_or_are_reported(bellatrix, data):
+    """Values of any size in a real preset: reading it gives a preset whose values are finite and in range (they
+    normalise into [0, 1]) and reports the others; writing the preset back works and reads back the same."""
+    from patchflow_diva.formats import preset_from_document
+    from patchflow_diva.parameters import diva_parameter_table
+
+    lines = bellatrix.read_bytes().decode("latin-1").split("\n")
+    numeric = [i for i, line in enumerate(lines) if "=" in line and not line.startswith("#")
+               and parse_value(line.partition("=")[2]).__class__ in (int, float)]
+    for index in data.draw(st.lists(st.sampled_from(numeric), min_size=1, max_size=6, unique=True)):
+        key = lines[index].partition("=")[0]
+        lines[index] = f"{key}={data.draw(H2P_NUMBER)}"
+    try:
+        doc = parse_h2p("\n".join(lines).encode("latin-1"), "fuzz.h2p", "Diva")
+    except PresetFormatError:
+        return
+    problems = []
+    preset = preset_from_document(doc, "fuzz", None, problems)
+    table = diva_parameter_table()
+    assert all(isinstance(v, float) and table[n].in_range(v) for n, v in preset.values.items())
+    unit = table.to_normalised(preset.vector(table))
+    assert np.all((unit >= 0) & (unit <= 1))
+    assert all(p.kind == "bad-value" and len(p.message) < 300 for p in problems)
+    again = preset_from_document(parse_h2p(document_from_preset(preset).to_bytes(), "again.h2p", "Diva"), "fuzz")
+    assert again.values == preset.values
+
+
+def test_the_parser_reads_a_value_of_400_nines_without_crashing(bellatrix, tmp_path):
+    """The Diva parser itself (not only the registry's call site) reports such a value and reads the rest."""
+    crafted = tmp_path / "nines.h2p"
+    crafted.write_bytes(bellatrix.read_bytes().replace(b"\nFreq=30.00", b"\nFreq=" + b"9" * 400, 1))
+    result = DivaH2pParser().parse(crafted)
+    [problem] = result.problems
+    assert problem.kind == "bad-value" and "too large" in problem.message and problem.path == str(crafted)

@@ -111,3 +111,80 @@ def test_table_lookup_subset_and_json() -> None:
     assert list(ParameterTable.from_json(table.to_json())) == list(table)
     with pytest.raises(ValueError, match="duplicate parameter names: feedback"):
         ParameterTable([table["feedback"], table["feedback"]])
+
+
+# ---------------------------------------------------------- extreme values, and presets read from text on the way
+#: Native values a crafted or damaged file can carry: huge, tiny, negative, infinite (NaN is drawn separately).
+EXTREME = st.one_of(
+    st.floats(allow_nan=False),
+    st.sampled_from([1e308, -1e308, 5e-324, -0.0, float("inf"), float("-inf"), 2.0 ** 63, -(2.0 ** 63)]),
+    st.integers(-10 ** 300, 10 ** 300).map(float),
+)
+HARD = settings(max_examples=300, deadline=None, derandomize=True, database=None)
+
+
+@HARD
+@given(values=st.lists(EXTREME, min_size=145, max_size=145))
+def test_any_native_values_clamp_and_normalise_into_range(values: list[float]) -> None:
+    """Vectorised and per-spec clamping agree on any value, and normalised values stay in [0, 1]."""
+    table = ParameterTable(DX7_PARAMETERS)
+    native = np.asarray(values, dtype=np.float64)
+    clamped = table.clamp(native)
+    assert clamped.tolist() == [spec.clamp(v) for spec, v in zip(table, values)]
+    assert all(spec.in_range(v) for spec, v in zip(table, clamped.tolist()))
+    unit = table.to_normalised(native)
+    assert np.all(np.isfinite(unit)) and np.all((unit >= 0) & (unit <= 1))
+    np.testing.assert_array_equal(table.to_native(unit), clamped)
+
+
+@HARD
+@given(rows=st.lists(st.lists(st.one_of(EXTREME, st.just(float("nan"))), min_size=145, max_size=145),
+                     min_size=1, max_size=4))
+def test_presets_with_any_values_become_finite_rows_in_range(rows: list[list[float]]) -> None:
+    """What a corpus does with parsed presets: NaN and infinity become the fill value, the rest is clamped."""
+    from patchflow import Preset
+    from patchflow.data.corpus import native_matrix
+
+    table = ParameterTable(DX7_PARAMETERS)
+    presets = [Preset.model_construct(synth="dexed", name="", values=dict(zip(table.names, row)), tags={},
+                                      source=None, extra={}, flags=[]) for row in rows]
+    matrix = native_matrix(presets, table, table.defaults())
+    expected = np.where(np.isfinite(rows), rows, table.defaults())
+    np.testing.assert_array_equal(matrix, table.clamp(expected))
+    unit = table.to_normalised(matrix)
+    assert np.all((unit >= 0) & (unit <= 1))
+
+
+#: JSON number tokens as files write them: long digit strings (past the 4300 digits Python converts), huge
+#: exponents, signs, NaN and infinities.
+JSON_NUMBER = st.one_of(
+    st.integers(1, 5000).map(lambda n: "9" * n),
+    st.integers(1, 5000).map(lambda n: "-" + "1" * n),
+    st.tuples(st.integers(1, 400), st.integers(1, 400)).map(lambda a: "9" * a[0] + "." + "9" * a[1]),
+    st.integers(-1000, 1000).map(lambda e: f"1e{e}"),
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "0", "-0", "99", "-5", "1.5e308", "-1e-400"]),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+)
+
+
+@HARD
+@given(tokens=st.dictionaries(st.sampled_from([s.name for s in DX7_PARAMETERS]), JSON_NUMBER, max_size=6),
+       as_list=st.booleans())
+def test_json_presets_with_any_numbers_parse_or_refuse_cleanly(tokens: dict[str, str], as_list: bool) -> None:
+    """Every number a JSON preset can hold: the parser refuses the preset (PresetFormatError) or gives one whose
+    values are finite floats, which normalise into [0, 1]."""
+    from patchflow import PresetFormatError
+    from patchflow.builtin_plugins import JsonPresetParser
+
+    body = ", ".join(f'"{name}": {token}' for name, token in tokens.items())
+    text = '{"synth": "dexed", "name": "x", "values": {' + body + "}}"
+    try:
+        result = JsonPresetParser().parse_text(f"[{text}]" if as_list else text, "fuzz.preset.json")
+    except PresetFormatError as exc:
+        assert "fuzz.preset.json" in str(exc) and "\n" not in str(exc)
+        return
+    table = ParameterTable(DX7_PARAMETERS)
+    [preset] = result.presets
+    assert all(isinstance(v, float) and np.isfinite(v) for v in preset.values.values())
+    unit = table.to_normalised(preset.vector(table))
+    assert np.all((unit >= 0) & (unit <= 1))

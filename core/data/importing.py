@@ -11,6 +11,10 @@ unusable row; usable rows form the ``test`` split.
 
 from __future__ import annotations
 
+import os
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +45,35 @@ def find_audio_files(folder: Path) -> list[Path]:
                   and not any(p.startswith(".") for p in f.relative_to(folder).parts))
 
 
+@contextmanager
+def _decoder_chatter_hidden() -> Iterator[None]:
+    """Hide what the C decoders print on the process's stderr while a file is decoded (libmpg123 writes "Note:
+    Illegal Audio-MPEG-Header ..." lines for a damaged MP3): the reason a file is refused is reported once, in
+    its failure, not as library noise in the command's output."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to hide
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _decoder_reason(exc: BaseException, path: Path) -> str:
+    """libsndfile's reason for refusing a file, in words that fit (it says "File does not exist" or nothing at
+    all for a file it cannot decode)."""
+    text = str(exc).replace(f"'{path}'", "").replace(str(path), "").strip()
+    text = text.removeprefix("Error opening").strip(" :")
+    if not text or "does not exist" in text:
+        return "not a recognised audio format, or damaged"
+    return text
+
+
 def read_audio(path: Path) -> tuple[np.ndarray, int]:
     """``(channels, samples)`` float32 audio and its sample rate.
 
@@ -49,22 +82,20 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     """
     import soundfile
 
-    try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-        return np.ascontiguousarray(data.T), int(rate)
-    except Exception as first:  # libsndfile refuses; try librosa's other decoders before giving up
+    with _decoder_chatter_hidden(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # librosa's "PySoundFile failed. Trying audioread", deprecations
         try:
-            import warnings
+            data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+            return np.ascontiguousarray(data.T), int(rate)
+        except Exception as first:  # libsndfile refuses; try librosa's other decoders before giving up
+            try:
+                import librosa
 
-            import librosa
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
                 data, rate = librosa.load(str(path), sr=None, mono=False)
-            data = np.atleast_2d(np.asarray(data, dtype=np.float32))
-            return data, int(rate)
-        except Exception:
-            raise AudioImportError(f"{path}: unreadable audio ({first})") from None
+                data = np.atleast_2d(np.asarray(data, dtype=np.float32))
+                return data, int(rate)
+            except Exception:
+                raise AudioImportError(f"{path}: unreadable audio ({_decoder_reason(first, path)})") from None
 
 
 def conform(audio: np.ndarray, rate: int, target_rate: int, num_samples: int) -> np.ndarray:
@@ -122,7 +153,7 @@ def _import_locked(folder: Path, reference: PresetStore, out: Path, gain: str) -
     files = find_audio_files(folder)
     if not files:
         raise AudioImportError(f"{folder}: no audio files ({', '.join(AUDIO_SUFFIXES)})")
-    settings, features = reference.render_settings, reference.features
+    settings = reference.render_settings
     target_peak = reference_peak(reference)
     clips = np.zeros((len(files), settings.num_samples), dtype=np.float32)
     errors: list[str] = []
@@ -136,7 +167,9 @@ def _import_locked(folder: Path, reference: PresetStore, out: Path, gain: str) -
         if not np.all(np.isfinite(audio)):
             errors.append(f"{path}: NaN or infinite samples")
             continue
-        clip = conform(audio, rate, settings.sample_rate, settings.num_samples)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # librosa's resampler on odd inputs; the clip is checked below
+            clip = conform(audio, rate, settings.sample_rate, settings.num_samples)
         peak = float(np.abs(clip).max()) if clip.size else 0.0
         if peak < SILENCE_PEAK:
             errors.append(f"{path}: silent (peak {peak:.2e} < {SILENCE_PEAK:g})")
@@ -147,9 +180,25 @@ def _import_locked(folder: Path, reference: PresetStore, out: Path, gain: str) -
         notes.append({"source": str(path), "channels": int(audio.shape[0]), "sample_rate": rate,
                       "seconds": round(audio.shape[1] / rate, 3), "gain": round(scale, 4)})
     if all(errors):
-        raise AudioImportError(f"{folder}: none of the {len(files)} audio files could be used; first problem: "
-                               f"{errors[0]}")
+        more = f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+        raise AudioImportError(f"{folder}: none of the {len(files)} audio files could be used: "
+                               f"{'; '.join(errors[:3])}{more}")
     ok = np.asarray([not e for e in errors])
+    try:
+        _write_store(out, reference, files, clips, errors, notes, ok, gain, target_peak)
+    except OSError as exc:  # disk full, folder made read-only meanwhile: one line, and no half-written store
+        try:
+            clear_store(out)
+        except (OSError, StoreError):
+            pass
+        raise AudioImportError(f"{out}: cannot write the store: {exc.strerror or exc}; nothing was kept") from None
+    return open_store(out)
+
+
+def _write_store(out: Path, reference: PresetStore, files: list[Path], clips: np.ndarray, errors: list[str],
+                 notes: list[dict[str, Any]], ok: np.ndarray, gain: str, target_peak: float) -> None:
+    """Write the imported clips as a store in ``out`` (the caller removes it again if this raises)."""
+    settings, features = reference.render_settings, reference.features
     meta = {k: reference.meta[k] for k in ("synth", "parameters", "base_preset", "render_settings", "features")}
     meta.update(kind="audio", like=str(reference.path), tag_pairs=[], gain=gain, target_peak=target_peak,
                 norm=dict(reference.meta["norm"], copied_from=str(reference.path)))
@@ -175,4 +224,3 @@ def _import_locked(folder: Path, reference: PresetStore, out: Path, gain: str) -
                 counts={"files": len(files), "usable": int(ok.sum()), "failed": int((~ok).sum())},
                 split={"method": "all usable rows are test", "seed": 0, "folds": 0})
     group.attrs["patchflow"] = meta
-    return open_store(out)

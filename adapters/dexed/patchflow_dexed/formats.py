@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -34,9 +34,10 @@ class Dx7SysexParser:
         """Read every voice of the file.
 
         Raises:
-            PresetFormatError: Not one voice can be read.
+            PresetFormatError: Not one voice can be read (or reading failed in any other way: this parser raises
+                nothing else).
         """
-        return sysex.read_sysex_file(path)
+        return _guarded(sysex.read_sysex_file, path, path)
 
     def parse_bytes(self, data: bytes, name: str = "<bytes>") -> ParseResult:
         """Read every voice of sysex bytes held in memory (``name`` labels them in sources and messages).
@@ -44,7 +45,20 @@ class Dx7SysexParser:
         Raises:
             PresetFormatError: Not one voice can be read.
         """
-        return sysex.read_sysex(data, name)
+        return _guarded(sysex.read_sysex, name, data, name)
+
+
+def _guarded(read: Callable[..., ParseResult], where: str | Path, *args: object) -> ParseResult:
+    """``read(*args)`` with any failure but :class:`PresetFormatError` turned into one for ``where``: a damaged
+    cartridge costs that file only, whatever it trips over."""
+    try:
+        return read(*args)
+    except PresetFormatError:
+        raise
+    except Exception as exc:
+        lines = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+        raise PresetFormatError(f"cannot read DX7 sysex: {reason}", where) from None
 
 
 class Dx7SysexWriter:

@@ -20,6 +20,8 @@ decode them, so a preset read here renders like the same voice loaded in Dexed.
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -430,11 +432,12 @@ def preset_to_vced(preset: Preset) -> bytes:
         raise PresetFormatError(f"preset {preset.name!r} belongs to synth {preset.synth!r}, not {SYNTH_ID!r}")
     try:
         native = preset.vector(_TABLE)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too large for a float
         native = np.full(len(_TABLE), np.nan)
     if not np.all(np.isfinite(native)):
         bad = next(n for n in _TABLE.names if not _is_finite_number(preset.values.get(n, 0.0)))
-        raise PresetFormatError(f"preset {preset.name!r}: {bad} = {preset.values[bad]!r} is not a finite number")
+        raise PresetFormatError(f"preset {preset.name!r}: {bad} = {_shown(preset.values[bad])} is not a finite "
+                                "number")
     vced = _TABLE.clamp(native)[_VCED_COLUMNS].astype(np.int64)
     return bytes(vced.tolist()) + _raw_name(preset)
 
@@ -452,10 +455,19 @@ def vectors_to_vced(native: np.ndarray) -> np.ndarray:
     return clamped[:, _VCED_COLUMNS].astype(np.uint8)
 
 
+def _shown(value: object, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters (an integer of 5000 digits has no repr at all)."""
+    try:
+        text = repr(value)
+    except ValueError:  # Python's limit on the digits of an integer
+        return "an integer of thousands of digits"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _is_finite_number(value: object) -> bool:
     try:
         return bool(np.isfinite(float(value)))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return False
 
 
@@ -515,10 +527,16 @@ def encode_voice(preset: Preset, channel: int = 0) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file beside it: a failed write (read-only folder, disk full)
+    leaves no half-written file, and an existing file as it was."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
     except OSError as exc:
+        tmp.unlink(missing_ok=True)
         raise PresetFormatError(f"cannot write file: {exc.strerror or exc}", path) from None
     return path
 

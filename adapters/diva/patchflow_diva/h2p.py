@@ -16,7 +16,9 @@ original bytes, and keys it does not know survive a round trip.
 from __future__ import annotations
 
 import math
+import os
 import re
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +35,18 @@ H2pValue = float | int | str
 
 
 def parse_value(text: str) -> H2pValue:
-    """The Python value of a ``Key=value`` right-hand side: ``int``, ``float``, unquoted ``str`` or raw text."""
+    """The Python value of a ``Key=value`` right-hand side: ``int``, ``float``, unquoted ``str`` or raw text.
+
+    An integer of more digits than Python converts (4300) is read as a float, infinite (its text is kept as it
+    is in the document).
+    """
     if _NUMBER.fullmatch(text):
-        return float(text) if any(c in text for c in ".eE") else int(text)
+        if any(c in text for c in ".eE"):
+            return float(text)
+        try:
+            return int(text)
+        except ValueError:  # Python's limit on the digits of an integer
+            return float(text)
     if len(text) >= 2 and text[0] == text[-1] == "'":
         return text[1:-1]
     return text
@@ -172,16 +183,35 @@ class H2pDocument:
         return f"{line.key}={line.text}"
 
     def write(self, path: str | Path) -> Path:
-        """Write the document to ``path``."""
+        """Write the document to ``path`` (through a temporary file beside it, so a failed write leaves no
+        half-written file and an existing file as it was).
+
+        Raises:
+            PresetFormatError: The file cannot be written (read-only folder, disk full...).
+        """
         path = Path(path)
-        path.write_bytes(self.to_bytes())
+        data = self.to_bytes()
+        tmp = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as out:
+                out.write(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
+            raise PresetFormatError(f"cannot write file: {exc.strerror or exc}", path) from None
         return path
 
 
 def _same_value(old: H2pValue, new: H2pValue) -> bool:
     if isinstance(old, str) or isinstance(new, str):
         return old == new
-    return float(old) == float(new)
+    try:
+        return float(old) == float(new)
+    except OverflowError:  # an integer too large for a float
+        return old == new
 
 
 def _format_meta(meta: dict[str, str], nl: str) -> str:

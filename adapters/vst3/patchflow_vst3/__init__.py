@@ -13,6 +13,7 @@ from .synth import (
     configured_plugins,
     make_vst3_synth_class,
     on_host_thread,
+    plugin_entries,
     vst3_config_file,
 )
 
@@ -25,6 +26,7 @@ __all__ = [
     "configured_plugins",
     "make_vst3_synth_class",
     "on_host_thread",
+    "plugin_entries",
     "read_toml",
     "vst3_config_file",
 ]

@@ -91,24 +91,51 @@ def vst3_config_file() -> Path:
     return config_dir() / "vst3.toml"
 
 
-def configured_plugins() -> dict[str, Path]:
-    """The configured plugins by name: the config file's ``[plugins]`` table, then ``PATCHFLOW_VST3_PLUGINS``
-    (the variable wins for a name given twice). Malformed entries are skipped with a warning.
+def plugin_entries() -> tuple[dict[str, Path], list[tuple[str, ConfigError]]]:
+    """The configured plugins by name, and ``(where, error)`` for each entry that cannot be used.
+
+    Entries come from the config file's ``[plugins]`` table, then from ``PATCHFLOW_VST3_PLUGINS`` (the variable
+    wins for a name given twice). A malformed entry (no ``name=path``, a name with other characters than letters,
+    digits, ``_``, ``.`` and ``-``, a path whose ``~user`` names nobody) is left out and reported, ``where``
+    naming it (``PATCHFLOW_VST3_PLUGINS entry 'bad entry'``), and so is a config file that cannot be read: the
+    entries that can be used are kept whatever the others hold.
     """
     found: dict[str, Path] = {}
-    table = read_toml(vst3_config_file()).get("plugins", {})
+    problems: list[tuple[str, ConfigError]] = []
+    entries: list[tuple[str, object, str]] = []
+    config = vst3_config_file()
+    try:
+        table = read_toml(config).get("plugins", {})
+    except ConfigError as exc:
+        problems.append((str(config), exc))
+        table = {}
     if not isinstance(table, dict):
-        raise ConfigError(f"{vst3_config_file()}: [plugins] must be a table of name = \"path\"")
-    entries = [(str(name), str(path), str(vst3_config_file())) for name, path in table.items()]
+        problems.append((str(config), ConfigError("[plugins] must be a table of name = \"path\"; it is ignored")))
+        table = {}
+    entries.extend((str(name), path, f"{config} entry {name!r}") for name, path in table.items())
     for entry in filter(None, os.environ.get(ENV_PLUGINS, "").split(os.pathsep)):
         name, sep, path = entry.partition("=")
-        entries.append((name.strip(), path.strip() if sep else "", ENV_PLUGINS))
-    for name, path, origin in entries:
-        if not _NAME.fullmatch(name) or not path:
-            warnings.warn(f"{origin}: ignoring VST3 entry {name!r}: use name=/path/to/plugin.vst3 "
-                          "(name: letters, digits, '_', '.', '-')", stacklevel=2)
+        entries.append((name.strip(), path.strip() if sep else "", f"{ENV_PLUGINS} entry {entry!r}"))
+    for name, path, where in entries:
+        if not _NAME.fullmatch(name) or not isinstance(path, str) or not path.strip():
+            problems.append((where, ConfigError("not name=/path/to/plugin.vst3 (name: letters, digits, '_', '.', "
+                                                "'-'); left out, the other entries are used")))
             continue
-        found[name] = Path(path).expanduser()
+        try:
+            found[name] = Path(path).expanduser()
+        except RuntimeError as exc:  # "~nosuchuser/...": Could not determine home directory
+            problems.append((where, ConfigError(f"{path}: {exc} Left out, the other entries are used")))
+    return found, problems
+
+
+def configured_plugins() -> dict[str, Path]:
+    """The configured plugins by name: the config file's ``[plugins]`` table, then ``PATCHFLOW_VST3_PLUGINS``
+    (the variable wins for a name given twice). Malformed entries are skipped with a warning each (see
+    :func:`plugin_entries`, which returns them instead).
+    """
+    found, problems = plugin_entries()
+    for where, problem in problems:
+        warnings.warn(f"{where}: {problem}", stacklevel=2)
     return found
 
 
