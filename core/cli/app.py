@@ -212,9 +212,13 @@ def warn_skipped_plugins() -> None:
         if problem.hook == LOAD or any(problem is shown for shown in _shown_problems):
             continue
         _shown_problems.append(problem)
-        err_console.print(f"[yellow]warning:[/] skipped plugin {problem.plugin!r} ({problem.hook} failed: "
-                          f"{problem.error}); `patchflow plugins` lists plugin problems, {ENV_TRACE}=1 shows the "
-                          f"traceback", highlight=False, soft_wrap=True)
+        from rich.text import Text
+
+        # the problem's own text is shown as it is: no markup, no emoji codes (``vst3:x:`` is not an emoji)
+        line = Text("warning: ", style="yellow")
+        line.append(f"skipped plugin {problem.plugin!r} ({problem.hook} failed: {problem.error}); "
+                    f"`patchflow plugins` lists plugin problems, {ENV_TRACE}=1 shows the traceback")
+        err_console.print(line, highlight=False, soft_wrap=True, emoji=False)
 
 
 def friendly_errors(func: F) -> F:
@@ -227,7 +231,10 @@ def friendly_errors(func: F) -> F:
             return func(*args, **kwargs)
         except PatchflowError as exc:
             warn_skipped_plugins()  # first: a skipped plugin is often why the command failed
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            from rich.text import Text
+
+            err_console.print(Text("error: ", style="bold red").append(str(exc)), highlight=False, soft_wrap=True,
+                              emoji=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
