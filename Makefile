@@ -25,7 +25,7 @@ CI_VST3 := $(if $(filter true 1,$(CI)),vst3-instrument)
 # installs it when no Chromium is there; the test skips without one, except in CI, where it must run.
 BROWSER_APT := chromium-headless-shell
 
-.PHONY: setup demo test docs benchmark clean vst3-instrument browser
+.PHONY: setup demo test docs benchmark clean vst3-instrument browser quality
 
 setup: $(STAMP)
 
@@ -64,6 +64,12 @@ browser:
 # Measures for real (minutes); the JSON report feeds the docs' Benchmarks page.
 benchmark: setup
 	PATCHFLOW_SHARED="$(SHARED)" $(PY) -m pytest benchmarks -q --benchmark-only --benchmark-json docs/benchmarks/latest.json
+
+# The quality table of the training guide from scratch (about 70 minutes on 2 idle cores; not part of `make test`,
+# which runs the same pipeline at a tiny size). QUALITY_OUT is where it writes.
+QUALITY_OUT ?= quality-output
+quality: setup
+	SHARED="$(SHARED)" OUT="$(QUALITY_OUT)" PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/quality.sh
 
 docs: setup
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html

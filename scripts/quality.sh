@@ -7,7 +7,7 @@
 # at a tiny size (tests/test_quality_pipeline.py).
 #
 # Environment: SHARED (folder holding data/dx7), OUT (default quality-output), RANDOM_PRESETS (20000), LIMIT
-# (distinct corpus voices kept; all by default), MINUTES (training budget per model, 25), EPOCHS (cap, 200),
+# (distinct corpus voices kept; all by default), TRAIN_SECONDS (training budget per model, 1500), EPOCHS (cap, 200),
 # ITEMS (test items evaluated, 500), BUDGET (seconds of search per item for the + refinement rows, 1), OOD (1 to
 # build and score the out-of-domain set when fluidsynth and espeak-ng are installed, 0 to skip), MODELS
 # ("cnn flow_post"), WORKERS (render threads), PRESET (training preset, cpu).
@@ -17,7 +17,7 @@ SHARED="${SHARED:-../shared}"
 OUT="${OUT:-quality-output}"
 RANDOM_PRESETS="${RANDOM_PRESETS:-20000}"
 LIMIT="${LIMIT:-}"
-MINUTES="${MINUTES:-25}"
+TRAIN_SECONDS="${TRAIN_SECONDS:-1500}"
 EPOCHS="${EPOCHS:-200}"
 ITEMS="${ITEMS:-500}"
 BUDGET="${BUDGET:-1}"
@@ -40,12 +40,12 @@ built=$(date +%s)
 runs=()
 for model in $MODELS; do
   run="$OUT/runs/$model"
-  step "train $model ($PRESET preset, at most $MINUTES minutes)"
+  step "train $model ($PRESET preset, at most $TRAIN_SECONDS s)"
   if [[ -f "$run/checkpoints/last.pt" ]]; then
     "$PATCHFLOW" train --resume --out "$run" --no-progress
   else
     "$PATCHFLOW" train --data "$store" --model "$model" --preset "$PRESET" --epochs "$EPOCHS" \
-      --set "time_limit_s=$(( MINUTES * 60 ))" --out "$run" --no-progress
+      --set "time_limit_s=$TRAIN_SECONDS" --out "$run" --no-progress
   fi
   runs+=("$run")
 done

@@ -12,10 +12,10 @@ import typer
 
 from .app import console, err_console, friendly_errors
 
-PRESETS = ("auto", "small", "paper")
+PRESETS = ("auto", "small", "cpu", "paper")
 #: Rough training speed in samples per second on 2 CPU cores, by size preset (measured with the built-in models:
 #: ``small`` 50-160/s, ``paper`` 10-20/s); enough to tell minutes from hours before a run starts.
-CPU_SAMPLES_PER_S = {"small": 100.0, "paper": 15.0}
+CPU_SAMPLES_PER_S = {"small": 100.0, "cpu": 100.0, "paper": 15.0}
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -102,8 +102,9 @@ def register(app: typer.Typer) -> None:
         model: str = typer.Option(None, "--model", help="Model name (see `patchflow models`)."),
         out: Path = typer.Option(..., "--out", "-o", help="Run directory (checkpoints, config.json, metrics.csv)."),
         preset: str = typer.Option("auto", "--preset",
-                                   help="Sizes: 'small' (2 CPU cores, minutes), 'paper' (GPU scale, 500 epochs) "
-                                        "or 'auto' (paper on CUDA, small elsewhere)."),
+                                   help="Sizes: 'small' (2 CPU cores, minutes), 'cpu' (the CPU recipe: 25 minutes "
+                                        "per model), 'paper' (GPU scale, 500 epochs) or 'auto' (paper on CUDA, "
+                                        "small elsewhere)."),
         epochs: int = typer.Option(None, "--epochs", help="Maximum epochs (default: the preset's)."),
         batch_size: int = typer.Option(None, "--batch-size", help="Global batch size (default: the preset's)."),
         lr: float = typer.Option(None, "--lr", help="Adam learning rate (default: the preset's)."),

@@ -21,6 +21,11 @@ SMALL_TRAINING: dict[str, Any] = {
 }
 
 
+#: Trainer settings of the ``cpu`` preset: the CPU recipe of the quality table, a 25-minute budget per model.
+CPU_TRAINING: dict[str, Any] = {**SMALL_TRAINING, "epochs": 200, "time_limit_s": 1500.0,
+                                "early_stopping_patience": 30}
+
+
 class TrainConfig(BaseModel):
     """Everything that defines a training run. Defaults follow the paper (GPU scale).
 
@@ -114,7 +119,7 @@ def make_config(data: str | Path, out: str | Path, model: str, *, preset: SizePr
         data: Dataset store path.
         out: Run directory.
         model: Registered model name.
-        preset: ``paper`` (defaults) or ``small``.
+        preset: ``paper`` (defaults), ``small`` or ``cpu`` (see the training guide).
         overrides: Field values, with dotted keys for nested ones (``{"epochs": 5, "model.conv_channels": 8}``).
 
     Raises:
@@ -125,6 +130,8 @@ def make_config(data: str | Path, out: str | Path, model: str, *, preset: SizePr
                               "model": model_cfg.model_dump()}
     if preset == "small":
         fields.update(SMALL_TRAINING)
+    elif preset == "cpu":
+        fields.update(CPU_TRAINING)
     for key, value in (overrides or {}).items():
         _set_dotted(fields, key, value)
     return TrainConfig.model_validate(fields)
