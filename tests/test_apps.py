@@ -199,3 +199,16 @@ def test_interpolation_ends_at_the_presets(latent_run, rom1):
     np.testing.assert_allclose(result.latent_params[0], table.to_normalised(a.vector(table)), atol=1e-3)
     np.testing.assert_allclose(result.latent_params[-1], table.to_normalised(b.vector(table)), atol=1e-3)
     np.testing.assert_allclose(result.linear_params[1], (result.linear_params[0] + result.linear_params[2]) / 2)
+
+
+def test_explore_neighbours_are_distinct_presets(latent_run, rom1):
+    preset = load_preset(f"{rom1}#3", "dexed")
+    result = explore(latent_run, preset, radius=0.05, count=24, workers=2)  # a small radius makes repeats likely
+    native = latent_run.parameters.to_native(result.params)
+    original = latent_run.parameters.to_native(latent_run.parameters.to_normalised(
+        preset.vector(latent_run.parameters))[None])[0]
+    keys = {row.tobytes() for row in native}
+    assert len(keys) == len(native) == 24 - result.duplicates_dropped
+    assert original.tobytes() not in keys
+    assert result.audio.shape[0] == len(native) + 1 and len(result.audio_distance) == len(native)
+    assert result.duplicates_dropped > 0, "the small radius should have produced repeats to drop"

@@ -42,6 +42,8 @@ class Exploration:
         audio_distance: SC of each neighbour's rendering to the original's rendering.
         control_audio_distance: SC of the random-direction controls (same parameter distances).
         audio: Renderings of the original (row 0) and the neighbours.
+        duplicates_dropped: Samples left out because they decode to the same native values as an earlier one
+            (or as the original preset): the neighbours are all distinct presets.
     """
 
     origin: Preset
@@ -52,6 +54,7 @@ class Exploration:
     audio_distance: np.ndarray
     control_audio_distance: np.ndarray
     audio: np.ndarray = field(repr=False)
+    duplicates_dropped: int = 0
 
 
 def explore(run: Run, preset: Preset, *, radius: float = 0.5, count: int = 16, seed: int = 0,
@@ -70,6 +73,11 @@ def explore(run: Run, preset: Preset, *, radius: float = 0.5, count: int = 16, s
     z = z0 + radius * torch.randn((count, z0.shape[1]), generator=generator)
     params = params_from_latent(run, z, classify=how != INVERSE_FLOW)
     v0 = table.to_normalised(preset.vector(table))
+    params, dropped = _distinct(table, params, v0)
+    count = len(params)
+    if count == 0:
+        raise ApplicationError(f"every latent sample around {preset.name!r} decodes to the preset itself; try a "
+                               f"larger --radius")
     distance = _rms(params, v0[None])
     rng = np.random.default_rng(seed)
     directions = rng.normal(size=params.shape)
@@ -86,7 +94,19 @@ def explore(run: Run, preset: Preset, *, radius: float = 0.5, count: int = 16, s
                               magnitude_mel(audio[1:], spec))
     control_sc = spectral_convergence(np.broadcast_to(original, (count,) + original.shape[1:]),
                                       magnitude_mel(control_audio, spec))
-    return Exploration(preset, how, v0, params, distance, sc, control_sc, audio)
+    return Exploration(preset, how, v0, params, distance, sc, control_sc, audio, duplicates_dropped=dropped)
+
+
+def _distinct(table: Any, params: np.ndarray, original: np.ndarray) -> tuple[np.ndarray, int]:
+    """The rows of ``params`` whose native values differ from the original's and from every earlier row's."""
+    seen = {table.to_native(original[None])[0].tobytes()}
+    keep = []
+    for i, row in enumerate(table.to_native(params)):
+        key = row.tobytes()
+        if key not in seen:
+            seen.add(key)
+            keep.append(i)
+    return params[keep], len(params) - len(keep)
 
 
 def write_exploration(result: Exploration, run: Run, out_dir: str | Path) -> dict[str, Any]:
@@ -110,7 +130,7 @@ def write_exploration(result: Exploration, run: Run, out_dir: str | Path) -> dic
     _scatter(result, out / "explore.png")
     summary = {
         "preset": result.origin.name, "source": str(result.origin.source) if result.origin.source else None,
-        "encoded_by": result.encoded_by,
+        "encoded_by": result.encoded_by, "duplicates_dropped": int(result.duplicates_dropped),
         "mean_param_distance": float(result.param_distance.mean()),
         "mean_audio_distance": float(result.audio_distance.mean()),
         "mean_control_audio_distance": float(result.control_audio_distance.mean()),

@@ -37,7 +37,12 @@ def register(app: typer.Typer) -> None:
         preset = load_preset(preset_file, run.synth_id, index)
         summary = write_exploration(run_explore(run, preset, radius=radius, count=count, seed=seed,
                                                 workers=workers), run, out)
-        console.print(f"{count} neighbours of {preset.name!r} (encoded by {summary['encoded_by']}): mean parameter "
+        dropped = summary["duplicates_dropped"]
+        if dropped:
+            console.print(f"{dropped} of the {count} samples decoded to a preset already found (or to the preset "
+                          f"itself) and were dropped; a larger --radius gives more distinct neighbours")
+        console.print(f"{len(summary['neighbours'])} distinct neighbours of {preset.name!r} "
+                      f"(encoded by {summary['encoded_by']}): mean parameter "
                       f"distance {summary['mean_param_distance']:.3f}, mean audio SC "
                       f"{summary['mean_audio_distance']:.3f} (random direction at the same parameter distance: "
                       f"{summary['mean_control_audio_distance']:.3f}); wrote {', '.join(summary['files'])} in {out}")
