@@ -48,6 +48,8 @@ def build(
                                          "several recognise the files; see `patchflow plugins`)."),
     random_presets: int = typer.Option(0, "--random-presets", help="Also render N presets with the learned "
                                        "parameters drawn uniformly, in the training split only."),
+    tags: Optional[str] = typer.Option(None, "--tags", help="Tag pairs from the presets' folders: a TOML "
+                                       "mapping, or SYNTH:NAME shipped by an adapter (dexed:dx7-folders)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Render a preset corpus into a store; rerun the same command to resume an interrupted build."""
@@ -61,7 +63,8 @@ def build(
     store = build_store(synth, sources, out, params=params, settings=settings, limit=limit, workers=workers,
                         seed=seed, split=split, folds=folds, group_by=group_by, base_preset=base_preset,
                         backend=backend, progress=ConsoleProgress(err_console, enabled=progress),
-                        overwrite=overwrite, parser=parser, random_presets=random_presets)
+                        overwrite=overwrite, parser=parser, random_presets=random_presets,
+                        tags=tags)
     counts = store.counts
     console.print(f"[bold]{escape(str(out))}[/]: {counts.get('usable', 0)} usable presets of {counts.get('kept', 0)} "
                   f"({counts.get('duplicates', 0)} duplicates removed, {len(store.failures)} failures); "

@@ -42,6 +42,7 @@ from .render_stage import render_local, render_ray
 from .selection import choose_base_preset, load_base_preset, select_parameters
 from .splits import assign_splits, group_keys, mel_statistics
 from .store import CHUNK_ROWS, FORMAT_VERSION, PresetStore, StoreError, create_layout, open_group, open_store
+from .tagging import apply_tag_rules, load_tag_rules
 
 BACKENDS = ("local", "ray")
 #: The ``sources`` entry of presets drawn at random (``random#K``), not read from a file.
@@ -85,9 +86,10 @@ def input_listing(files: Sequence[Path]) -> dict[str, Any]:
 #: How each ``build`` option is given on the command line (for the message of a mismatched rebuild).
 _OPTION_NAMES = {"params": "--params", "limit": "--limit", "seed": "--seed", "split": "--split", "folds": "--folds",
                  "group_by": "--group-by", "base_preset": "--base-preset", "parser": "--parser",
-                 "random_presets": "--random-presets", "paths": "--presets"}
+                 "random_presets": "--random-presets", "tags": "--tags",
+                 "paths": "--presets"}
 #: Values of options that stores built before the option was added do not record.
-_ABSENT = {"parser": None, "random_presets": 0}
+_ABSENT = {"parser": None, "random_presets": 0, "tags": None}
 
 
 def _names(paths: Sequence[str], shown: int = 3) -> str:
@@ -168,7 +170,8 @@ def _tag_values(preset: Preset, pairs: Sequence[str]) -> list[int]:
 
 def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, *, params: str, settings: RenderSettings,
           features: FeatureSettings, limit: int | None, workers: int, seed: int, base_preset: str | None,
-          meta: dict[str, Any], progress: Progress, parser: str | None = None, random_presets: int = 0) -> None:
+          meta: dict[str, Any], progress: Progress, parser: str | None = None, random_presets: int = 0,
+          tag_mapping: str | None = None) -> None:
     table = synth.parameters
     say = progress.message
     corpus = read_corpus(synth.id, paths, progress=progress, exclude=[out], parser=parser)
@@ -201,6 +204,8 @@ def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, *, params: str, 
         keep = keep[np.sort(chosen)]
     rows = [corpus.presets[i] for i in keep]
     native = values[keep]
+    if tag_mapping is not None:
+        rows = apply_tag_rules(rows, [Path(p) for p in paths], load_tag_rules(tag_mapping))
     pairs = _tag_pairs(rows)
     say(f"learning {len(names)} parameters; {duplicates} duplicates removed; {len(rows)} presets to render")
     names_col = [p.name for p in rows]
@@ -300,6 +305,7 @@ def build_store(
     overwrite: bool = False,
     parser: str | None = None,
     random_presets: int = 0,
+    tags: str | Path | None = None,
 ) -> PresetStore:
     """Build (or resume, or just open if already built) a store of rendered presets.
 
@@ -327,6 +333,8 @@ def build_store(
         random_presets: Also render this many presets whose learned parameters are drawn uniformly over their
             ranges (grid-snapped, over the base preset), all in the training split: synthetic data that fills the
             parameter space between the corpus's voices. Validation and test rows stay real voices.
+        tags: A tag mapping (a TOML file, or ``SYNTH:NAME`` shipped by an adapter) giving presets tag pairs from
+            the folders they were found in (see :mod:`patchflow.data.tagging`).
 
     Raises:
         StoreError: ``out`` holds a store built with other options (and ``overwrite`` is false), or a non-store.
@@ -364,6 +372,10 @@ def build_store(
         raise PatchflowError("--random-presets must be at least 0")
     if random_presets:
         config["random_presets"] = int(random_presets)
+    if tags is not None:
+        tags = str(tags)
+        rules = load_tag_rules(tags)  # refused before anything is read; its content is part of the fingerprint
+        config["tags"] = {"mapping": tags, "pairs": [[r.name, list(r.positive), list(r.negative)] for r in rules]}
     fingerprint = build_fingerprint(synth_obj.id, files, config)
     inputs = input_listing(files)
     progress = or_quiet(progress)
@@ -374,14 +386,15 @@ def build_store(
                              limit=limit, workers=workers, seed=seed, split=split, folds=folds, group_by=group_by,
                              base_preset=base_preset, backend=backend, progress=progress, overwrite=overwrite,
                              config=config, fingerprint=fingerprint, inputs=inputs, started=started,
-                             parser=parser, random_presets=random_presets)
+                             parser=parser, random_presets=random_presets, tag_mapping=tags)
 
 
 def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, *, params: str, settings: RenderSettings,
                   features: FeatureSettings, limit: int | None, workers: int, seed: int, split: str,
                   folds: int | None, group_by: str, base_preset: str | None, backend: str, progress: Progress,
                   overwrite: bool, config: dict[str, Any], fingerprint: str, inputs: dict[str, Any],
-                  started: float, parser: str | None, random_presets: int) -> PresetStore:
+                  started: float, parser: str | None, random_presets: int,
+                  tag_mapping: str | None) -> PresetStore:
     """The build itself, run while this process holds the lock of ``out``."""
     say = progress.message
     needs_plan = True
@@ -410,7 +423,7 @@ def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, *, params:
         _plan(synth_obj, paths, out, params=str(params), settings=settings, features=features, limit=limit,
               workers=workers, seed=seed, base_preset=base_preset,
               meta={"fingerprint": fingerprint, "build": config, "inputs": inputs}, progress=progress, parser=parser,
-              random_presets=random_presets)
+              random_presets=random_presets, tag_mapping=tag_mapping)
         timing["plan_s"] = round(time.perf_counter() - started, 3)
 
     store = PresetStore(out)
