@@ -21,7 +21,8 @@ OUT = ROOT / "docs" / "images" / "generated" / "architecture.png"
 
 #: One line per layer: what lives there.
 ROLES = {
-    "patchflow.cli": "the `patchflow` command: options, bars, files",
+    "patchflow.cli": "the patchflow command: options, progress bars, files",
+    "patchflow.studio": "the local web app: match, macro-knobs, exploration in a browser",
     "patchflow.apps": "matching, macro-knobs, exploration, export",
     "patchflow.evaluation": "the protocol, reference rows, reports",
     "patchflow.runtime": "loaded runs, inference, renders, distances, retrieval, search",
@@ -47,18 +48,18 @@ def draw(path: Path = OUT) -> Path:
 
     rows = layers() + ["core contracts"]
     roles = dict(ROLES, **{"core contracts": "Synth, presets, parameters, plugins, errors, locks, progress"})
-    fig, ax = plt.subplots(figsize=(8.6, 0.62 * len(rows) + 0.5), dpi=120)
+    fig, ax = plt.subplots(figsize=(11.5, 0.62 * len(rows) + 0.5), dpi=120)
     for k, name in enumerate(rows):
         y = len(rows) - 1 - k
-        ax.add_patch(plt.Rectangle((0, y + 0.08), 1, 0.84, color="#e8eef7" if k % 2 else "#d6e2f3", lw=0))
+        ax.add_patch(plt.Rectangle((0, y + 0.08), 1.3, 0.84, color="#e8eef7" if k % 2 else "#d6e2f3", lw=0))
         ax.text(0.02, y + 0.5, name, va="center", fontsize=10.5, fontweight="bold", family="monospace")
-        ax.text(0.36, y + 0.5, roles.get(name, ""), va="center", fontsize=9.5)
-    ax.annotate("", xy=(1.04, 0.1), xytext=(1.04, len(rows) - 0.1),
+        ax.text(0.42, y + 0.5, roles.get(name, ""), va="center", fontsize=9.5)
+    ax.annotate("", xy=(1.34, 0.1), xytext=(1.34, len(rows) - 0.1),
                 arrowprops={"arrowstyle": "->", "lw": 1.4, "color": "#555555"})
-    ax.text(1.06, len(rows) / 2, "imports only\ndownwards", va="center", fontsize=9, color="#555555")
+    ax.text(1.36, len(rows) / 2, "imports only\ndownwards", va="center", fontsize=9, color="#555555")
     ax.text(0.0, -0.35, "patchflow.flows (the flow library) imports nothing of patchflow; adapters import the core "
             "contracts only (Diva's also the VST3 host)", fontsize=8, color="#555555")
-    ax.set_xlim(0, 1.25)
+    ax.set_xlim(0, 1.55)
     ax.set_ylim(-0.6, len(rows))
     ax.axis("off")
     path.parent.mkdir(parents=True, exist_ok=True)
