@@ -148,3 +148,32 @@ def test_match_refuses_bad_targets_and_outputs_before_searching(tiny_run, tmp_pa
     taken.write_text("keep")
     result = CliRunner().invoke(app, ["match", str(run), str(tone), "--out", str(taken)])
     assert result.exit_code == 1 and "is a file" in result.output and taken.read_text() == "keep"
+
+
+@pytest.fixture()
+def read_only_dir(tmp_path: Path):
+    """A real read-only file system (tmpfs mounted ro) for the test."""
+    import subprocess
+
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,ro", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:  # only where mounting is not allowed
+        pytest.skip(f"cannot mount a read-only file system here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_read_only_outputs_are_one_line(tiny_run, read_only_dir: Path, tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile
+
+    run = tiny_run(MODEL)
+    tone = tmp_path / "tone.wav"
+    soundfile.write(tone, (0.3 * np.sin(np.arange(22050) / 10)).astype(np.float32), 22050)
+    for args in (["export", str(run), "--out", str(read_only_dir / "e")],
+                 ["match", str(run), str(tone), "--out", str(read_only_dir / "m"), "--budget", "0"]):
+        result = CliRunner().invoke(app, args)
+        said = " ".join(result.output.split())
+        assert result.exit_code == 1 and "Read-only file system" in said, (args[0], result.output[-2000:])
+        assert "Traceback" not in result.output

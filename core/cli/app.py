@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -221,6 +222,10 @@ def warn_skipped_plugins() -> None:
         err_console.print(line, highlight=False, soft_wrap=True, emoji=False)
 
 
+#: errno values of a place that cannot be written: read-only, full, over quota, forbidden.
+_WRITE_ERRORS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM}
+
+
 def friendly_errors(func: F) -> F:
     """Turn patchflow's own errors into a one-line message and exit code 1 instead of a traceback, and warn about
     plugins left out because one of their hooks failed."""
@@ -235,6 +240,17 @@ def friendly_errors(func: F) -> F:
 
             err_console.print(Text("error: ", style="bold red").append(str(exc)), highlight=False, soft_wrap=True,
                               emoji=False)
+            raise typer.Exit(1) from None
+        except OSError as exc:
+            if exc.errno not in _WRITE_ERRORS:
+                raise
+            # a read-only, full or forbidden place to write: say where and why in one line
+            from rich.text import Text
+
+            where = f"{exc.filename}: " if exc.filename else ""
+            err_console.print(Text("error: ", style="bold red").append(
+                f"{where}cannot write here ({exc.strerror}); choose another --out or free some space"),
+                highlight=False, soft_wrap=True, emoji=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
