@@ -34,7 +34,7 @@ $(STAMP): $(SETUP_INPUTS)
 	@echo "Installing into $(VENV) (log: $(VENV)/install.log)"
 	@{ $(PIP) install --upgrade pip && \
 	   $(PIP) install "$(TORCH_SPEC)" && \
-	   $(PIP) install -e ".[dev,ray]" -e ./adapters/dexed -e ./adapters/vst3 -e ./adapters/diva; \
+	   $(PIP) install -e ".[dev,ray,studio]" -e ./adapters/dexed -e ./adapters/vst3 -e ./adapters/diva; \
 	 } > $(VENV)/install.log 2>&1 || { tail -n 40 $(VENV)/install.log; echo "set-up failed; see $(VENV)/install.log"; exit 1; }
 	@touch $@
 
