@@ -25,7 +25,7 @@ CI_VST3 := $(if $(filter true 1,$(CI)),vst3-instrument)
 # installs it when no Chromium is there; the test skips without one, except in CI, where it must run.
 BROWSER_APT := chromium-headless-shell
 
-.PHONY: setup demo test docs benchmark clean vst3-instrument browser quality
+.PHONY: setup demo test docs benchmark clean vst3-instrument browser quality pretrained
 
 setup: $(STAMP)
 
@@ -70,6 +70,13 @@ benchmark: setup
 QUALITY_OUT ?= quality-output
 quality: setup
 	SHARED="$(SHARED)" OUT="$(QUALITY_OUT)" PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/quality.sh
+
+# The pretrained Dexed matcher of `patchflow match SOUND --synth dexed` (scripts/pretrained_dexed.sh: the shared DX7
+# corpus, about 30 minutes on 2 cores), copied into adapters/dexed/patchflow_dexed/pretrained/. PRETRAINED_OUT holds
+# the store and the run; MODEL, PRESET, MINUTES... are read by the script.
+PRETRAINED_OUT ?= build/pretrained
+pretrained: setup
+	SHARED="$(SHARED)" OUT="$(PRETRAINED_OUT)" PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/pretrained_dexed.sh
 
 docs: setup
 	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html

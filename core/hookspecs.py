@@ -72,6 +72,25 @@ def register_models(register: Callable[[str, Any], None]) -> None:
 
 
 @hookspec
+def register_matchers(register: Callable[..., None]) -> None:
+    """Contribute pretrained matchers: what `patchflow match SOUND --synth ID` uses when no run is given.
+
+    Call ``register(synth_id, path, recipe="")`` once per synth: ``path`` is the folder of a *matcher bundle*, a
+    run directory as ``patchflow train`` writes it (``config.json``, ``data.json``, ``checkpoints/best.pt`` and
+    ``best.json``) with the retrieval index ``patchflow index build`` adds (``index.npz``), usually shipped as
+    package data of the adapter. The folder may be missing or empty (the weights are made later, or not yet
+    downloaded); ``recipe`` then tells the user, in a line, how to make it. patchflow checks the bundle only
+    when it is used.
+
+    Example::
+
+        @hookimpl
+        def register_matchers(register):
+            register("mysynth", Path(__file__).parent / "pretrained", recipe="make pretrained")
+    """
+
+
+@hookspec
 def register_commands(cli: Any) -> None:
     """Add commands to the ``patchflow`` command line.
 

@@ -1,5 +1,5 @@
-"""The registries built from the plugins' contribution hooks: synths, preset parsers and writers, models and
-commands.
+"""The registries built from the plugins' contribution hooks: synths, preset parsers and writers, models,
+pretrained matchers and commands.
 
 Each registry calls its hook once per plugin (see :func:`patchflow.plugin_loading.hook_callers`) and checks what
 is registered. A plugin whose hook raises, or registers something of the wrong kind, contributes nothing to that
@@ -12,6 +12,8 @@ from __future__ import annotations
 import difflib
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from .errors import PluginError, UnknownSynthError
@@ -44,7 +46,7 @@ def _collect(hook_name: str, check: Callable[..., Any]) -> list[Any]:
     for plugin, call in hook_callers(hook_name):
         mine: list[Any] = []
         try:
-            call(register=lambda *args: mine.append(check(*args)))
+            call(register=lambda *args, **kwargs: mine.append(check(*args, **kwargs)))
         except Exception as exc:  # one plugin's fault must not take every command down
             record_problem(plugin, hook_name, exc)
             continue
@@ -154,6 +156,52 @@ def models() -> dict[str, Any]:
             raise PluginError(f"two plugins register the model {name!r}")
         found[name] = factory
     return dict(sorted(found.items()))
+
+
+# --------------------------------------------------------------------------------------- pretrained matchers
+@dataclass(frozen=True)
+class Matcher:
+    """A pretrained matcher a plugin ships for a synth (see the ``register_matchers`` hook).
+
+    Attributes:
+        synth: The synth id.
+        path: The bundle's folder (a run directory with ``index.npz``); it may not exist yet.
+        recipe: How to make the bundle when it is missing, in words (may be empty).
+        plugin: The plugin that registered it.
+    """
+
+    synth: str
+    path: Path
+    recipe: str = ""
+    plugin: str = ""
+
+    @property
+    def installed(self) -> bool:
+        """Whether the bundle is there: a run's ``config.json``, ``data.json`` and best checkpoint."""
+        return all((self.path / part).is_file() for part in ("config.json", "data.json", "checkpoints/best.pt"))
+
+
+def _check_matcher(synth_id: Any, path: Any, recipe: Any = "") -> Matcher:
+    if not isinstance(synth_id, str) or not synth_id:
+        raise PluginError(f"register_matchers: the synth id must be a non-empty string, got {synth_id!r}")
+    if not isinstance(path, (str, Path)):
+        raise PluginError(f"register_matchers: the bundle of {synth_id!r} must be a path, got {path!r}")
+    return Matcher(synth_id, Path(path), str(recipe or ""))
+
+
+def matchers() -> dict[str, Matcher]:
+    """Registered pretrained matchers by synth id, installed or not.
+
+    Raises:
+        PluginError: Two plugins register a matcher for the same synth.
+    """
+    found: dict[str, Matcher] = {}
+    for matcher in _collect("register_matchers", _check_matcher):
+        if matcher.synth in found:
+            raise PluginError(f"two plugins register a pretrained matcher for {matcher.synth!r}: "
+                              f"{origin(found[matcher.synth]) or '?'} and {origin(matcher) or '?'}")
+        found[matcher.synth] = matcher
+    return {synth: replace(m, plugin=origin(m)) for synth, m in sorted(found.items())}
 
 
 def add_commands(cli: Any) -> None:

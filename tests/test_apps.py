@@ -56,6 +56,8 @@ def test_match_a_rendered_test_sound(tiny_run, small_dexed_store, tmp_path):
     assert [p.name for p in parsed.presets] == ["MATCH"] and not parsed.problems
     bank = patchflow.parse_preset_file(out / "candidates.syx").presets  # a DX7 bank: padded to 32 voices
     assert [p.name for p in bank[:3]] == ["MATCH", "MATCH 2", "INIT VOICE"]
+    assert sorted(p.name for p in out.glob("rank-*.wav")) == ["rank-1.wav", "rank-2.wav"]
+    assert soundfile.read(out / "rank-1.wav")[0] == pytest.approx(soundfile.read(out / "match.wav")[0])
     preset = parsed.presets[0]
     table = store.parameters
     assert table.to_normalised(preset.vector(table)) == pytest.approx(
@@ -65,6 +67,9 @@ def test_match_a_rendered_test_sound(tiny_run, small_dexed_store, tmp_path):
     written, rate = soundfile.read(out / "match.wav")
     assert rate == store.render_settings.sample_rate and len(written) == store.render_settings.num_samples
     assert (out / "match.png").stat().st_size > 1000
+    assert summary["note"] in summary["notes_tried"] and summary["velocity"] == store.render_settings.velocity
+    assert "lower is better" in " ".join(result.output.split())
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left behind
 
 
 def test_unreadable_sounds_are_reported(tmp_path):
@@ -86,6 +91,8 @@ def test_load_target_resamples_and_pads(tmp_path):
     soundfile.write(path, 0.5 * np.sin(2 * np.pi * 440 * t).astype(np.float32), 16000)
     audio = load_target(path, 22050, 22050)
     assert audio.shape == (22050,) and np.all(audio[11100:] == 0) and np.abs(audio[:11000]).max() > 0.4
+    reference = np.sin(2 * np.pi * 440 * np.arange(11025) / 22050)  # resampled as librosa.load does (soxr HQ)
+    assert np.abs(audio[200:10800] - 0.5 * reference[200:10800]).max() < 1e-2
 
 
 def test_macro_controls(latent_run, small_dexed_store, tmp_path):

@@ -113,14 +113,19 @@ def report_json(evaluation: Evaluation) -> dict[str, Any]:
 
 
 def spectrogram_figure(target: np.ndarray, estimates: list[tuple[str, np.ndarray, float]], path: str | Path,
-                       title: str = "") -> Path:
+                       title: str = "", features: Any = None) -> Path:
     """Save a figure of a target magnitude mel spectrogram beside estimates, each titled with its SC.
+
+    Every panel shares one colour scale in dB (``20 log10`` of the magnitude, down to 80 dB below the target's
+    peak), drawn as a colour bar.
 
     Args:
         target: Target magnitude mel spectrogram ``(n_mels, frames)``.
         estimates: ``(label, spectrogram, sc)`` triples.
         path: PNG file to write.
         title: Figure title.
+        features: The :class:`~patchflow.data.features.FeatureSettings` of the spectrograms: with them the axes
+            read seconds and Hz (the centre frequencies of the mel bands), without them frames and mel bands.
     """
     import matplotlib
 
@@ -128,23 +133,55 @@ def spectrogram_figure(target: np.ndarray, estimates: list[tuple[str, np.ndarray
     import matplotlib.pyplot as plt
 
     panels = [("target", target, None)] + list(estimates)
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 2.8), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 0.8, 2.8), squeeze=False, sharey=True,
+                             layout="constrained")
     floor = 20 * np.log10(max(float(np.max(target)), 1e-5)) - 80
+    n_mels, frames = np.shape(target)[-2:]
+    extent = None
+    if features is not None:
+        extent = (0.0, frames * features.hop / features.sample_rate, -0.5, n_mels - 0.5)
+    image = None
     for ax, (label, spec, sc) in zip(axes[0], panels):
         db = 20 * np.log10(np.maximum(spec, 1e-5))
-        ax.imshow(np.maximum(db, floor), origin="lower", aspect="auto", cmap="magma")
+        image = ax.imshow(np.maximum(db, floor), origin="lower", aspect="auto", cmap="magma", vmin=floor,
+                          vmax=floor + 80, extent=extent)
         ax.set_title(label if sc is None else f"{label}\nSC {sc:.3f}", fontsize=8)
-        ax.set_xlabel("frame", fontsize=7)
+        ax.set_xlabel("time (s)" if features is not None else "frame", fontsize=7)
         ax.tick_params(labelsize=6)
-    axes[0][0].set_ylabel("mel band", fontsize=7)
+    if features is not None:
+        ticks, labels = _mel_ticks(features, n_mels)
+        axes[0][0].set_yticks(ticks, labels)
+    axes[0][0].set_ylabel("frequency (Hz)" if features is not None else "mel band", fontsize=7)
+    bar = fig.colorbar(image, ax=list(axes[0]), fraction=0.04, pad=0.02)
+    bar.set_label("level (dB)", fontsize=7)
+    bar.ax.tick_params(labelsize=6)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def _slaney_mel(hz: np.ndarray) -> np.ndarray:
+    """Hz to Slaney's mel scale (linear below 1 kHz, logarithmic above), the scale of the features' filters."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / (200.0 / 3)
+    return np.where(hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1e-9) / 1000.0) / (np.log(6.4) / 27.0), linear)
+
+
+def _mel_ticks(features: Any, n_mels: int) -> tuple[list[float], list[str]]:
+    """Positions (mel-band indices) and labels of round frequencies within the features' mel range."""
+    fmax = min(float(features.fmax), features.sample_rate / 2)
+    low, high = _slaney_mel(np.array([float(features.fmin), fmax]))
+    centres = np.linspace(low, high, n_mels + 2)[1:-1]  # band k is centred on the (k+1)-th of n_mels+2 points
+    ticks, labels = [], []
+    for hz in (50, 100, 200, 500, 1000, 2000, 5000, 10000):
+        if features.fmin <= hz <= fmax:
+            ticks.append(float(np.interp(_slaney_mel(np.array(hz)), centres, np.arange(n_mels))))
+            labels.append(f"{hz // 1000}k" if hz >= 1000 else str(hz))
+    return ticks, labels
 
 
 def write_report(evaluation: Evaluation, out_dir: str | Path) -> dict[str, Path]:

@@ -17,11 +17,13 @@ from ..data.features import FeatureSettings
 from ..model import SynthModel
 from ..models import build_model
 from ..parameters import ParameterTable
+from ..presets import Preset
 from ..synth import RenderSettings
 from ..training.config import TrainConfig
 from ..training.errors import TrainingError
 from ..training.state import load_checkpoint
 from ..training.trainer import CONFIG_FILE, DATA_FILE
+from .index import INDEX_FILE
 
 
 @dataclass
@@ -43,6 +45,10 @@ class Run:
         render_settings: How the training presets were rendered.
         feature_settings: How mels were computed.
         tag_pairs: Names of the tag pairs.
+        base_preset: The training store's base preset (the values of every parameter the run does not learn), or
+            ``None`` for runs trained before runs recorded it.
+        reference_peak: The median peak amplitude of the training renders (the level a sound is scaled to before
+            the model reads it), or ``None`` for runs trained before runs recorded it.
     """
 
     run_dir: Path
@@ -58,6 +64,8 @@ class Run:
     render_settings: RenderSettings
     feature_settings: FeatureSettings
     tag_pairs: list[str]
+    base_preset: Preset | None = None
+    reference_peak: float | None = None
 
     @property
     def name(self) -> str:
@@ -67,6 +75,18 @@ class Run:
     def normalise_mel(self, mel: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Raw log-mel (dB) to the model's normalised input."""
         return (mel - self.mel_mean) / self.mel_std
+
+    @property
+    def index_path(self) -> Path:
+        """Where the run's retrieval index lives (:data:`patchflow.runtime.index.INDEX_FILE`; it may not exist)."""
+        return self.run_dir / INDEX_FILE
+
+    @property
+    def missing_facts(self) -> list[str]:
+        """The facts of its training data this run does not record (``base preset``, ``reference level``): an
+        older run, which needs its store (or the synth's defaults) for them."""
+        return [name for name, value in (("base preset", self.base_preset), ("reference level", self.reference_peak))
+                if value is None]
 
 
 def _store_path(run_dir: Path, data: dict[str, Any]) -> Path:
@@ -114,6 +134,8 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", checkpoint
             render_settings=RenderSettings(**data["render_settings"]),
             feature_settings=FeatureSettings.from_json(data["features"]),
             tag_pairs=list(data.get("tag_pairs", [])),
+            base_preset=Preset.model_validate(data["base_preset"]) if data.get("base_preset") else None,
+            reference_peak=_positive(data.get("reference_peak")),
         )
     except Exception as exc:  # missing keys, wrong types, bad JSON
         raise TrainingError(f"{run_dir / DATA_FILE}: not a valid description of the training data "
@@ -134,6 +156,16 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu", checkpoint
     model.to(device).eval()
     return Run(run_dir=run_dir, model=model, config=config, checkpoint=checkpoint,
                checkpoint_info={k: v for k, v in info.items() if k != "rng"}, **facts)
+
+
+def _positive(value: Any) -> float | None:
+    """A recorded level: a positive finite number, or ``None`` when absent."""
+    if value is None:
+        return None
+    level = float(value)
+    if not (np.isfinite(level) and level > 0):
+        raise ValueError(f"reference_peak {value!r} is not a positive number")
+    return level
 
 
 def _first_line(exc: BaseException) -> str:

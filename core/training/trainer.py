@@ -77,7 +77,15 @@ def complete_model_config(config: TrainConfig, store: PresetStore) -> TrainConfi
 
 
 def describe_store(store: PresetStore, given_path: str) -> dict[str, Any]:
-    """The facts about the training store a trained model needs later (saved as ``data.json``)."""
+    """The facts about the training store a trained model needs later (saved as ``data.json``).
+
+    Besides the parameters, normalisation, render and feature settings, they hold the store's ``base_preset``
+    (the values of every parameter not learned) and its ``reference_peak`` (the median peak of the training
+    renders, :func:`~patchflow.data.importing.reference_peak`), so that a run matches sounds the same way with or
+    without its training store.
+    """
+    from ..data.importing import reference_peak
+
     return {
         "path": given_path,
         "absolute_path": str(Path(store.path).resolve()),
@@ -90,6 +98,8 @@ def describe_store(store: PresetStore, given_path: str) -> dict[str, Any]:
         "tag_pairs": list(store.tag_pairs),
         "mel_shape": [int(s) for s in store.mel.shape[1:]],
         "split_sizes": {split: int(len(store.split_indices(split))) for split in ("train", "valid", "test")},
+        "base_preset": dict(store.meta["base_preset"]),
+        "reference_peak": reference_peak(store),
     }
 
 

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The pretrained Dexed matcher that `patchflow match SOUND --synth dexed` uses, from scratch: a store of the shared
+# DX7 corpus at 16 parameters (split by author folder, fixed seed), one model trained on it with a time budget, the
+# retrieval index of the corpus's distinct voices, and the bundle (config.json, data.json, checkpoints/best.pt and
+# best.json, index.npz) copied into the dexed adapter's package data. Called by `make pretrained`; the tests run it
+# at a tiny size into a temporary folder (LIMIT=300 MINUTES=1 DEST=...).
+#
+# Environment: SHARED (folder holding data/dx7, default ../shared), OUT (work folder: store, run, smoke test;
+# default build/pretrained), DEST (where the bundle goes, default adapters/dexed/patchflow_dexed/pretrained),
+# MODEL (flow_post), PRESET (training sizes, small), MINUTES (training budget, 25), EPOCHS (cap, 200), LIMIT
+# (distinct corpus voices kept; all by default), SEED (0), DIMS (principal components of the index, 128),
+# INDEX_SPLIT (rows indexed: all, train+valid or train; default all), WORKERS (render threads), MAX_MB (largest
+# bundle accepted, 25), PATCHFLOW (the command, default patchflow).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+SHARED="${SHARED:-../shared}"
+OUT="${OUT:-build/pretrained}"
+DEST="${DEST:-$here/../adapters/dexed/patchflow_dexed/pretrained}"
+MODEL="${MODEL:-flow_post}"
+PRESET="${PRESET:-small}"
+MINUTES="${MINUTES:-25}"
+EPOCHS="${EPOCHS:-200}"
+LIMIT="${LIMIT:-}"
+SEED="${SEED:-0}"
+DIMS="${DIMS:-128}"
+INDEX_SPLIT="${INDEX_SPLIT:-all}"
+WORKERS="${WORKERS:-}"
+MAX_MB="${MAX_MB:-25}"
+PATCHFLOW="${PATCHFLOW:-patchflow}"
+PYTHON="${PYTHON:-python3}"
+step() { printf '\n== %s\n' "$*"; }
+started=$(date +%s)
+mkdir -p "$OUT"
+
+store="$OUT/dx7-16.zarr"
+step "build $store: the shared DX7 corpus at 16 parameters, split by author folder, seed $SEED"
+"$PATCHFLOW" dataset build --synth dexed --presets "$SHARED/data/dx7" --params 16 --split grouped \
+  --group-by folder --seed "$SEED" ${LIMIT:+--limit "$LIMIT"} ${WORKERS:+--workers "$WORKERS"} \
+  --out "$store" --no-progress
+built=$(date +%s)
+
+run="$OUT/run"
+step "train $MODEL ($PRESET preset, at most $MINUTES minutes)"
+if [[ -f "$run/checkpoints/last.pt" ]]; then
+  "$PATCHFLOW" train --resume --out "$run" --no-progress
+else
+  "$PATCHFLOW" train --data "$store" --model "$MODEL" --preset "$PRESET" --epochs "$EPOCHS" --seed "$SEED" \
+    --set "time_limit_s=$(( MINUTES * 60 ))" --set model.classify_steps=64 --set model.recon_weight=0.01 \
+    --out "$run" --no-progress
+fi
+trained=$(date +%s)
+
+step "index the distinct voices ($INDEX_SPLIT rows, $DIMS dimensions)"
+"$PATCHFLOW" index build "$run" --data "$store" --split "$INDEX_SPLIT" --dims "$DIMS" --seed "$SEED" --no-progress
+
+step "copy the bundle into $DEST"
+mkdir -p "$DEST/checkpoints"
+rm -f "$DEST/config.json" "$DEST/data.json" "$DEST/index.npz" "$DEST/checkpoints/best.pt" "$DEST/checkpoints/best.json"
+cp "$run/config.json" "$run/data.json" "$run/index.npz" "$DEST/"
+cp "$run/checkpoints/best.pt" "$run/checkpoints/best.json" "$DEST/checkpoints/"
+# The bundle travels: it names its store by folder name only, not by this machine's paths.
+"$PYTHON" - "$DEST" <<'PY'
+import json, sys
+from pathlib import Path
+
+dest = Path(sys.argv[1])
+config = json.loads((dest / "config.json").read_text())
+config.update(data=Path(config["data"]).name, out=".")
+(dest / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+data = json.loads((dest / "data.json").read_text())
+data.pop("absolute_path", None)
+data["path"] = Path(data["path"]).name
+source = data.get("base_preset", {}).get("source") or {}
+if source.get("path"):
+    source["path"] = Path(source["path"]).name
+(dest / "data.json").write_text(json.dumps(data, indent=2) + "\n")
+PY
+bytes=$(du -cb "$DEST/config.json" "$DEST/data.json" "$DEST/index.npz" "$DEST/checkpoints/best.pt" \
+  "$DEST/checkpoints/best.json" | tail -n 1 | cut -f 1)
+echo "bundle: $(( bytes / 1024 )) KiB"
+if (( bytes > MAX_MB * 1000 * 1000 )); then
+  echo "the bundle is larger than $MAX_MB MB: lower DIMS or use a smaller PRESET" >&2
+  exit 1
+fi
+
+step "smoke test: match a test voice of the store with the bundle (with INDEX_SPLIT=all the index holds it)"
+"$PATCHFLOW" dataset export-audio "$store" --split test --index 0 --out "$OUT/smoke/target.wav"
+"$PATCHFLOW" match "$OUT/smoke/target.wav" --run "$DEST" --budget 1 --out "$OUT/smoke/match" --no-progress
+ended=$(date +%s)
+echo "pretrained: build $(( built - started )) s, training $(( trained - built )) s, index and checks" \
+  "$(( ended - trained )) s; bundle in $DEST"

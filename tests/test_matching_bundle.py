@@ -1,0 +1,72 @@
+"""The pretrained matcher's packaging: the recipe (scripts/pretrained_dexed.sh) at a tiny size makes a bundle that
+loads and matches, and the dexed wheel ships whatever bundle the package folder holds."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from patchflow.runtime import load_run
+from patchflow.runtime.index import load_index
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("PATCHFLOW_SHARED", ROOT.parent / "shared")).resolve()
+BUNDLE_FILES = ("config.json", "data.json", "index.npz", "checkpoints/best.pt", "checkpoints/best.json")
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """``scripts/pretrained_dexed.sh`` with 150 voices and one epoch, into a temporary folder."""
+    tmp = tmp_path_factory.mktemp("recipe")
+    dest = tmp / "pretrained"
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "SHARED": str(SHARED), "OUT": str(tmp / "work"), "DEST": str(dest), "LIMIT": "150",
+           "MINUTES": "1", "EPOCHS": "1", "WORKERS": "2", "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+    done = subprocess.run(["bash", str(ROOT / "scripts" / "pretrained_dexed.sh")], capture_output=True, text=True,
+                          env=env, cwd=tmp, timeout=900)
+    return tmp, dest, done
+
+
+def test_the_recipe_makes_a_bundle_that_matches(tiny_bundle) -> None:
+    tmp, dest, done = tiny_bundle
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert all((dest / name).is_file() for name in BUNDLE_FILES)
+    assert sum((dest / name).stat().st_size for name in BUNDLE_FILES) < 25e6
+    config = json.loads((dest / "config.json").read_text())
+    data = json.loads((dest / "data.json").read_text())
+    assert config["model"]["name"] == "flow_post" and config["preset"] == "small" and config["seed"] == 0
+    assert config["model"]["classify_steps"] == 64 and config["model"]["recon_weight"] == 0.01
+    assert config["time_limit_s"] == 60 and config["data"] == "dx7-16.zarr" and config["out"] == "."
+    assert "absolute_path" not in data and data["path"] == "dx7-16.zarr"
+    assert str(tmp) not in (dest / "data.json").read_text() and str(SHARED) not in (dest / "data.json").read_text()
+    run = load_run(dest)
+    index = load_index(run.index_path)
+    assert not run.missing_facts and index.meta["split"] == "all" and len(index) == 150 and index.dims == 128
+    assert not any(str(SHARED) in s for s in index.sources)
+    assert "bundle: " in done.stdout and "Best match: SC" in done.stdout
+    assert (tmp / "work" / "smoke" / "match" / "match.syx").is_file()
+
+
+def test_the_dexed_wheel_ships_the_bundle(tmp_path: Path) -> None:
+    copy = tmp_path / "source"
+    shutil.copytree(ROOT / "adapters" / "dexed", copy, ignore=shutil.ignore_patterns("__pycache__", "build",
+                                                                                   "*.egg-info"))
+    folder = copy / "patchflow_dexed" / "pretrained"
+    for name in BUNDLE_FILES:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"{}" if name.endswith(".json") else b"bundle")
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index",
+                             "--no-build-isolation", "--wheel-dir", str(tmp_path / "wheel"), str(copy)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {f"patchflow_dexed/pretrained/{name}" for name in (*BUNDLE_FILES, "README.md")}
+    assert expected <= names, sorted(expected - names)
