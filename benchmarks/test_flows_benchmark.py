@@ -9,6 +9,8 @@ Sizes (environment variables, comma-separated integers; the defaults above are s
     PATCHFLOW_BENCH_FLOW_BATCHES: batch sizes (default ``64,1024``).
     PATCHFLOW_BENCH_FLOW_STEPS: autoregressive steps per flow (default ``16``).
     PATCHFLOW_BENCH_FLOW_HIDDEN: hidden layer widths of each conditioner (default ``64,64``).
+    PATCHFLOW_BENCH_CONDITIONAL_DIMS: dimensions of the conditional workloads ``cmaf_*`` (default ``16``, the
+        size of ``flow_gen``'s flow on 16 parameters).
 
 For example ``PATCHFLOW_BENCH_FLOW_DIMS=64,128 PATCHFLOW_BENCH_FLOW_BATCHES=4096 pytest benchmarks --benchmark-only
 -k flows``. Steps and hidden widths other than the defaults are recorded in ``extra_info`` (dims and batches are in
@@ -20,6 +22,11 @@ Operations:
     maf_sample: draw samples from a MAF (the inverse: one pass per feature and step).
     iaf_train: reparameterised samples and their log-density, backward, Adam step (the VAE flow posterior).
     maf_train: log-density of a data batch, backward, Adam step (density fitting).
+    cmaf_log_prob, cmaf_sample, cmaf_train: the same for the conditional flow of ``flow_gen``: a
+        :class:`~patchflow.flows.ConditionalAffine` layer (one hidden layer of the first hidden width) before a MAF
+        with a context of 32 features, one context row per sample. zuko has no such layer; its equivalent is
+        built from zuko's own parts (a ``zuko.nn.MLP`` giving the shift and log-scale of a
+        ``zuko.transforms.MonotonicAffineTransform``) in front of ``zuko.flows.MAF(dim, context=32)``.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import pytest
 import torch
 import zuko
 
-from patchflow.flows import IAF, MAF
+from patchflow.flows import IAF, MAF, ConditionalAffine, FlowSequence, standard_normal_log_prob
 
 
 def _sizes(variable: str, default: str, *, single: bool = False) -> tuple[int, ...]:
@@ -52,11 +59,51 @@ DIMS = _sizes("PATCHFLOW_BENCH_FLOW_DIMS", "16,32,64")
 BATCHES = _sizes("PATCHFLOW_BENCH_FLOW_BATCHES", "64,1024")
 (STEPS,) = _sizes("PATCHFLOW_BENCH_FLOW_STEPS", str(DEFAULT_STEPS), single=True)
 HIDDEN = _sizes("PATCHFLOW_BENCH_FLOW_HIDDEN", ",".join(map(str, DEFAULT_HIDDEN)))
+CONDITIONAL_DIMS = _sizes("PATCHFLOW_BENCH_CONDITIONAL_DIMS", "16")
 OPERATIONS = ["iaf_sample", "maf_log_prob", "maf_sample", "iaf_train", "maf_train"]
+CONDITIONAL_OPERATIONS = ["cmaf_log_prob", "cmaf_sample", "cmaf_train"]
+#: Context features of the conditional workloads (``cmaf_*``).
+CONTEXT = 32
 _zuko_samples_per_s: dict[tuple[str, int, int], float] = {}
 
 
+class _ZukoConditionalAffine(zuko.lazy.LazyTransform):
+    """zuko's parts as :class:`~patchflow.flows.ConditionalAffine`: an MLP of the context gives the shift and
+    log-scale of an element-wise affine transform."""
+
+    def __init__(self, dim: int, context: int, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        self.hyper = zuko.nn.MLP(context, 2 * dim, hidden_features=hidden)
+
+    def forward(self, c: torch.Tensor) -> zuko.transforms.Transform:
+        shift, log_scale = self.hyper(c).chunk(2, dim=-1)
+        return zuko.transforms.MonotonicAffineTransform(shift, log_scale)
+
+
+def _conditional_workload(op: str, log_prob: Callable, sample: Callable, parameters) -> Callable[[], object]:  # noqa: ANN001
+    if op == "cmaf_log_prob":
+        return torch.no_grad()(log_prob)
+    if op == "cmaf_sample":
+        return torch.no_grad()(sample)
+    optimizer = torch.optim.Adam(parameters, lr=1e-4)
+
+    def train_step() -> None:
+        loss = -log_prob().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return train_step
+
+
 def _zuko_workload(op: str, dim: int, batch: int) -> Callable[[], object]:
+    if op.startswith("cmaf"):
+        maf = zuko.flows.MAF(dim, context=CONTEXT, transforms=STEPS, hidden_features=HIDDEN)
+        flow = zuko.flows.Flow([_ZukoConditionalAffine(dim, CONTEXT, HIDDEN[:1]), *maf.transform.transforms],
+                               maf.base)
+        data, context = torch.randn(batch, dim), torch.randn(batch, CONTEXT)
+        return _conditional_workload(op, lambda: flow(context).log_prob(data), lambda: flow(context).sample(),
+                                     flow.parameters())
     maf = zuko.flows.MAF(dim, transforms=STEPS, hidden_features=HIDDEN)
     iaf = zuko.flows.Flow(maf.transform.inv, maf.base)
     data = torch.randn(batch, dim)
@@ -83,6 +130,17 @@ def _zuko_workload(op: str, dim: int, batch: int) -> Callable[[], object]:
 
 
 def _patchflow_workload(op: str, dim: int, batch: int) -> Callable[[], object]:
+    if op.startswith("cmaf"):
+        flow = FlowSequence(ConditionalAffine(dim, CONTEXT, hidden=HIDDEN[:1]),
+                            MAF(dim, steps=STEPS, hidden=HIDDEN, context_dim=CONTEXT))
+        data, context = torch.randn(batch, dim), torch.randn(batch, CONTEXT)
+
+        def log_prob() -> torch.Tensor:
+            u, logdet = flow(data, context)
+            return standard_normal_log_prob(u) + logdet
+
+        return _conditional_workload(op, log_prob, lambda: flow.inverse(torch.randn(batch, dim), context)[0],
+                                     flow.parameters())
     iaf, maf = IAF(dim, steps=STEPS, hidden=HIDDEN), MAF(dim, steps=STEPS, hidden=HIDDEN)
     data = torch.randn(batch, dim)
     if op == "iaf_sample":
@@ -109,8 +167,8 @@ def _patchflow_workload(op: str, dim: int, batch: int) -> Callable[[], object]:
 
 @pytest.mark.parametrize("library", ["zuko", "patchflow"])
 @pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize("dim", DIMS)
-@pytest.mark.parametrize("op", OPERATIONS)
+@pytest.mark.parametrize(("op", "dim"), [(op, dim) for op in OPERATIONS for dim in DIMS]
+                         + [(op, dim) for op in CONDITIONAL_OPERATIONS for dim in CONDITIONAL_DIMS])
 def test_flow_throughput(benchmark, op: str, dim: int, batch: int, library: str) -> None:  # noqa: ANN001
     torch.manual_seed(0)
     workload = (_zuko_workload if library == "zuko" else _patchflow_workload)(op, dim, batch)
@@ -118,7 +176,7 @@ def test_flow_throughput(benchmark, op: str, dim: int, batch: int, library: str)
     benchmark.extra_info.update(op=op, dim=dim, batch=batch, library=library, threads=torch.get_num_threads())
     if (STEPS, HIDDEN) != (DEFAULT_STEPS, DEFAULT_HIDDEN):
         benchmark.extra_info.update(steps=STEPS, hidden=list(HIDDEN))
-    if op == "maf_sample":  # one pass per feature and step: a few rounds are plenty
+    if op in ("maf_sample", "cmaf_sample"):  # one pass per feature and step: a few rounds are plenty
         benchmark.pedantic(workload, rounds=3, warmup_rounds=1)
     else:
         benchmark(workload)

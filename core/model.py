@@ -35,6 +35,17 @@ class SynthModel(nn.Module, ABC):
         """Most likely parameters ``(B, P)`` in ``[0, 1]`` for a batch of mels (categorical ones as
         ``k / (n - 1)`` of the predicted class)."""
 
+    # ----------------------------------------------------------------------- generative models override these
+    @property
+    def can_sample(self) -> bool:
+        """Whether :meth:`sample_params` draws candidates (models of ``p(v | x)``, such as ``flow_gen``)."""
+        return False
+
+    def sample_params(self, mel: torch.Tensor, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` candidate parameter vectors ``(B, n, P)`` in ``[0, 1]`` per mel, drawn from the model's
+        ``p(v | x)`` with noise from ``generator``. Models that cannot sample return an empty ``(B, 0, P)``."""
+        return mel.new_zeros(mel.shape[0], 0, self.n_params)
+
     # ------------------------------------------------------------------------- latent models override these
     @property
     def has_latent(self) -> bool:

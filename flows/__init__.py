@@ -8,6 +8,7 @@ among the framework's contracts): ``forward(x, context=None) -> (y, logdet)`` an
 from .autoregressive import IAF, MAF, AutoregressiveStack, standard_normal_log_prob
 from .base import Flow
 from .bayesian import BayesianAutoregressiveStack
+from .conditional import ConditionalAffine
 from .coupling import AffineCoupling
 from .disentangling import DisentanglingFlow
 from .elementwise import Logit, Sigmoid
@@ -25,6 +26,7 @@ __all__ = [
     "AutoregressiveStack",
     "BatchNormFlow",
     "BayesianAutoregressiveStack",
+    "ConditionalAffine",
     "DisentanglingFlow",
     "Flow",
     "FlowSequence",

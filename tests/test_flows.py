@@ -18,6 +18,7 @@ from patchflow.flows import (
     ActNorm,
     AffineCoupling,
     BatchNormFlow,
+    ConditionalAffine,
     DisentanglingFlow,
     FlowSequence,
     Inverse,
@@ -56,6 +57,12 @@ CASES = {
     "maf16-context": Case(lambda: MAF(DIM, steps=16, hidden=(16, 16), context_dim=CONTEXT), CONTEXT),
     "coupling": Case(lambda: AffineCoupling(DIM, hidden=(16, 16))),
     "coupling-odd-context": Case(lambda: AffineCoupling(DIM, hidden=(16,), context_dim=CONTEXT, parity=1), CONTEXT),
+    "conditional-affine": Case(lambda: ConditionalAffine(DIM, CONTEXT, hidden=(16,)), CONTEXT),
+    "conditional-affine-linear": Case(lambda: ConditionalAffine(DIM, CONTEXT, hidden=()), CONTEXT),
+    "conditional-affine-maf": Case(
+        lambda: FlowSequence(ConditionalAffine(DIM, CONTEXT, hidden=(16,)),
+                             MAF(DIM, steps=4, hidden=(16,), context_dim=CONTEXT)), CONTEXT
+    ),
     "permutation": Case(lambda: Permutation(DIM, [2, 0, 1, 4, 3])),
     "reverse": Case(lambda: Reverse(DIM)),
     "actnorm": Case(lambda: ActNorm(DIM)),
@@ -229,11 +236,31 @@ def test_invalid_constructor_arguments() -> None:
         FlowSequence(Reverse(2), Reverse(3))
     with pytest.raises(ValueError, match="dim must be positive"):
         IAF(0)
+    with pytest.raises(ValueError, match="needs a context"):
+        ConditionalAffine(3, context_dim=0)
+    with pytest.raises(ValueError, match="hidden widths"):
+        ConditionalAffine(3, context_dim=2, hidden=(0,))
+
+
+def test_conditional_affine_conditions_every_feature_where_a_made_leaves_the_first_one_alone() -> None:
+    """A MADE's first feature (in its order) gets a shift and scale that ignore the context; a one-dimensional
+    conditional MAF is not conditional at all. ConditionalAffine moves every feature with the context."""
+    torch.manual_seed(0)
+    maf = MAF(1, steps=4, hidden=(16,), context_dim=2)
+    affine = ConditionalAffine(1, context_dim=2, hidden=(16,))
+    with torch.no_grad():
+        for p in [*maf.parameters(), *affine.parameters()]:
+            p.normal_()
+    x, contexts = torch.zeros(2, 1), torch.randn(2, 2)
+    maf_out, affine_out = maf(x, contexts)[0], affine(x, contexts)[0]
+    assert maf_out[0] == maf_out[1]
+    assert affine_out[0] != affine_out[1]
 
 
 @pytest.mark.parametrize(
     "module",
-    ["made", "autoregressive", "coupling", "normalization", "elementwise", "sequence", "regression", "disentangling"],
+    ["made", "autoregressive", "coupling", "conditional", "normalization", "elementwise", "sequence", "regression",
+     "disentangling"],
 )
 def test_docstring_examples(module: str) -> None:
     mod = importlib.import_module(f"patchflow.flows.{module}")

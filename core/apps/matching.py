@@ -4,7 +4,7 @@ Stages, each reported with its spectral convergence (SC) to the target:
 
 1. ``model``: the run's prediction from the audio's log-mel;
 2. ``+ latent samples``: Gaussian samples around the audio's latent code, decoded through ``p(v|z)`` (latent
-   models only);
+   models only); ``+ model samples``: draws from the model's ``p(v|x)`` (models that can sample, ``flow_gen``);
 3. ``+ retrieval``: the nearest training voices in log-mel (from the run's retrieval index
    (:mod:`patchflow.runtime.index`) or the training store);
 4. ``+ refinement``: a local search around the best candidates until the time budget is spent.
@@ -46,7 +46,7 @@ from ..presets import Preset
 from ..progress import Progress, or_quiet
 from ..runtime.distances import level_matched, spectral_convergence, spectrogram_mse
 from ..runtime.index import VoiceIndex
-from ..runtime.inference import latent_samples, normalised_mel, predict_params
+from ..runtime.inference import latent_samples, model_samples, normalised_mel, predict_params
 from ..runtime.rendering import presets_from_normalised
 from ..runtime.retrieval import MelRetrieval
 from ..runtime.run import Run
@@ -420,7 +420,8 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
                 sound: np.ndarray | None = None, level: float | None = None, try_model_note: bool = True,
                 budget_seconds: float = 2.0, latent_count: int = 32, latent_sigma: float = 0.5,
                 neighbours: int = 8, top: int = 3, workers: int | None = None, seed: int = 0,
-                metric: str = "sc", progress: Progress | None = None) -> MatchResult:
+                metric: str = "sc", progress: Progress | None = None,
+                sample_count: int | None = None) -> MatchResult:
     """Find parameters whose rendering sounds like ``target``.
 
     Args:
@@ -441,6 +442,7 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
         budget_seconds: Time for the refinement stage (0 skips it).
         latent_count: Latent samples around the target's code (latent models only).
         latent_sigma: Their standard deviation.
+        sample_count: Draws from the model's ``p(v|x)`` (models that can sample); ``None``: ``latent_count``.
         neighbours: Nearest training voices added as candidates (needs ``index`` or ``store``).
         top: Candidates refined by the local search.
         workers: Render threads.
@@ -501,6 +503,10 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
             generator = torch.Generator().manual_seed(seed)
             stage("+ latent samples", latent_samples(run.model, mel, latent_count, latent_sigma, generator)[0],
                   "latent")
+        count = latent_count if sample_count is None else sample_count
+        if run.model.can_sample and count > 0:
+            generator = torch.Generator().manual_seed(seed)
+            stage("+ model samples", model_samples(run.model, mel, count, generator)[0], "model samples")
         found, retrieved, retrieval = neighbours_of(raw_mel)
         if len(found):
             stage("+ retrieval", found, "retrieval")

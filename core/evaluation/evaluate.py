@@ -3,8 +3,9 @@
 Rows of the result are *methods*: references that need no model (the training-set mean parameters,
 nearest-neighbour retrieval in log-mel over the training split and, with a search budget, retrieval followed by the
 same synth-in-the-loop search the model rows get), one row per trained run, and optionally, for each run, the
-synth-in-the-loop stages (``+ retrieval``: the best of the model's prediction, latent samples and the nearest
-training presets, ranked by rendering them; ``+ refinement``: a local search from there within a time budget).
+synth-in-the-loop stages (``+ retrieval``: the best of the model's prediction, latent samples, samples of a
+generative model's ``p(v | x)`` and the nearest training presets, ranked by rendering them; ``+ refinement``: a
+local search from there within a time budget).
 
 Every inferred preset is re-rendered through the real synth with the store's render settings (same note, velocity
 and lengths as the targets), so audio errors are those of the synth's actual sound. Each rendering is scored with
@@ -29,7 +30,7 @@ from ..progress import Progress, or_quiet
 from ..parameters import ParameterTable
 from ..presets import Preset
 from ..runtime import distances as D
-from ..runtime.inference import latent_samples, normalised_mel, predict_params
+from ..runtime.inference import latent_samples, model_samples, normalised_mel, predict_params
 from ..runtime.rendering import render_normalised
 from ..runtime.retrieval import MelRetrieval
 from ..runtime.run import Run
@@ -59,6 +60,8 @@ class EvalSettings:
             ``Retrieval + refinement`` reference (0: none of these rows).
         latent_samples: Latent samples per item among the ``+ retrieval`` candidates.
         latent_sigma: Standard deviation of those samples around the encoded latent.
+        model_samples: Draws from the model's ``p(v | x)`` per item among the ``+ retrieval`` candidates, for
+            models that can sample (``flow_gen``); ``None``: as many as ``latent_samples``.
         neighbours: Nearest training presets among the ``+ retrieval`` candidates (and the starts of
             ``Retrieval + refinement``).
         workers: Render threads (default: usable CPUs).
@@ -73,6 +76,7 @@ class EvalSettings:
     refine_budget: float = 0.0
     latent_samples: int = 16
     latent_sigma: float = 0.5
+    model_samples: int | None = None
     neighbours: int = 4
     workers: int | None = None
     examples: int = 3
@@ -240,9 +244,11 @@ def evaluate(runs: Sequence[Run], store: PresetStore, ood: Sequence[tuple[str, P
             row.params[domain.name] = predict_params(run.model, mel)
             if settings.refine_budget > 0:
                 latent = latent_samples(run.model, mel, settings.latent_samples, settings.latent_sigma, generator)
+                drawn = model_samples(run.model, mel, settings.latent_samples if settings.model_samples is None
+                                      else settings.model_samples, generator)
                 candidates[domain.name] = np.concatenate(
-                    [row.params[domain.name][:, None, :], latent, nearest[domain.name][:, :settings.neighbours]],
-                    axis=1)
+                    [row.params[domain.name][:, None, :], latent, drawn,
+                     nearest[domain.name][:, :settings.neighbours]], axis=1)
         rows.append(row)
         if settings.refine_budget > 0:
             stage_inputs.append((row, candidates))

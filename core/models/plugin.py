@@ -53,6 +53,9 @@ BUILTIN_MODELS: dict[str, LazyModelFactory] = {
                                   "Flow_reg (cond): flow_post with amortised flow weights (adds their KL)."),
     "flow_dis": LazyModelFactory("flow_models:DisentanglingFlowModel",
                                  "Flow_dis: flow_post plus a disentangling flow putting tag pairs on latent axes."),
+    "flow_gen": LazyModelFactory("generative:GenerativeFlowModel",
+                                 "Generative: p(params | audio), a conditional MAF with a categorical chain; "
+                                 "draws N candidates (best of N by re-rendering)."),
 }
 
 

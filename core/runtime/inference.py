@@ -1,4 +1,5 @@
-"""Running a trained model: features with the run's normalisation, batched predictions, latent codes and samples."""
+"""Running a trained model: features with the run's normalisation, batched predictions, latent codes, latent
+samples and samples of generative models."""
 
 from __future__ import annotations
 
@@ -55,6 +56,23 @@ def latent_samples(model: SynthModel, mel: torch.Tensor, count: int, sigma: floa
     samples = (z[:, None, :] + sigma * noise).reshape(-1, z.shape[1])
     params = model.params_from_latent(samples.to(device)).cpu().double().clamp(0, 1)
     return params.reshape(z.shape[0], count, -1).numpy()
+
+
+@torch.no_grad()
+def model_samples(model: SynthModel, mel: torch.Tensor, count: int, generator: torch.Generator | None = None,
+                  batch_size: int = 64) -> np.ndarray:
+    """Parameters ``(B, count, P)`` drawn from the model's ``p(v | x)`` (:meth:`patchflow.model.SynthModel.
+    sample_params`), in evaluation mode, ``batch_size`` mels at a time.
+
+    Models that cannot sample (``model.can_sample`` false) return an empty ``(B, 0, P)`` array.
+    """
+    if count <= 0 or not model.can_sample:
+        return np.zeros((len(mel), 0, model.n_params))
+    model.eval()
+    device = _device(model)
+    out = [model.sample_params(mel[i:i + batch_size].to(device), count, generator).cpu()
+           for i in range(0, len(mel), batch_size)]
+    return torch.cat(out).double().clamp(0, 1).numpy() if out else np.zeros((0, count, model.n_params))
 
 
 #: How :func:`latent_of_preset` found a code when the model maps parameters back to its latent space.
