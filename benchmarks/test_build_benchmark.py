@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from patchflow.data.build import build_store
+from patchflow.data.build import BuildOptions, build_store
 from patchflow.data.store import open_store
 
 WORKERS = 2
@@ -80,7 +80,7 @@ def test_build_rate_vs_raw_dexed(benchmark, tmp_path: Path) -> None:
     def build():
         out = stores[len(built)]
         built.append(out)
-        return build_store("dexed", [CORPUS], out, params=str(params), limit=PRESETS, workers=WORKERS)
+        return build_store("dexed", [CORPUS], out, BuildOptions(params=str(params), limit=PRESETS), workers=WORKERS)
 
     try:
         store = benchmark.pedantic(build, setup=measure_finished_round, rounds=ROUNDS, iterations=1)

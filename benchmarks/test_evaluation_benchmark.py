@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from patchflow.data.build import build_store
+from patchflow.data.build import BuildOptions, build_store
 from patchflow.data.store import open_store
 from patchflow.evaluation.evaluate import EvalSettings, evaluate
 from patchflow.runtime import load_run
@@ -29,7 +29,7 @@ ITEMS = 32
 def store_and_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("eval-bench")
     store_path = folder / "dexed.zarr"
-    build_store("dexed", [CORPUS], store_path, params="16", limit=256, seed=0, split="random")
+    build_store("dexed", [CORPUS], store_path, BuildOptions(params="16", limit=256, seed=0, split="random"))
     config = make_config(store_path, folder / "cnn", "cnn", preset="cpu",
                          overrides={"epochs": 1, "max_batches_per_epoch": 4, "progress": False})
     return open_store(store_path), load_run(train(config))

@@ -43,12 +43,13 @@ PATCHFLOW = Path(sys.executable).with_name("patchflow")
 def matcher(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The bundle, a store with its voices, and a 4 s sound to match."""
     from patchflow.audio import write_wav
-    from patchflow.data.build import build_store
+    from patchflow.data.build import BuildOptions, build_store
     from patchflow.registries import matchers
     from patchflow.training import make_config, train
 
     tmp = tmp_path_factory.mktemp("match-bench")
-    store = build_store("dexed", [CORPUS], tmp / "voices.zarr", params="16", limit=128, seed=0, workers=WORKERS)
+    store = build_store("dexed", [CORPUS], tmp / "voices.zarr", BuildOptions(params="16", limit=128, seed=0),
+                        workers=WORKERS)
     installed = matchers().get("dexed")
     if installed is not None and installed.installed:
         bundle, kind = installed.path, "installed pretrained bundle"

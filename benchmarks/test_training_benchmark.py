@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from patchflow.data.build import build_store
+from patchflow.data.build import BuildOptions, build_store
 from patchflow.data.loader import make_loader
 from patchflow.data.store import open_store
 from patchflow.models import ModelConfig, build_model
@@ -33,7 +33,7 @@ FAMILIES = ["mlp", "cnn", "rescnn", "vae", "wae", "vae_flow", "flow_post", "flow
 def store(tmp_path_factory):
     """A real Dexed store of 256 presets (16 learned parameters, 128 x 87 mels)."""
     out = tmp_path_factory.mktemp("bench") / "dexed.zarr"
-    build_store("dexed", [CORPUS], out, params="16", limit=256, seed=0, split="grouped")
+    build_store("dexed", [CORPUS], out, BuildOptions(params="16", limit=256, seed=0, split="grouped"))
     return open_store(out)
 
 

@@ -40,12 +40,12 @@ SMALL_STORE_FOLDERS = ("Original Yamaha/DX7 ROM1", "Bo Tomlyn", "Christopher Par
 def small_dexed_store(dx7_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     """A real Dexed store: 300 distinct voices of a few corpus folders, 16 learned parameters, default render
     settings (3 s held, 4 s, 22050 Hz -> 128 x 87 mels), split grouped by bank. Built once per session."""
-    from patchflow.data.build import build_store
+    from patchflow.data.build import BuildOptions, build_store
     from patchflow.data.store import open_store
 
     out = tmp_path_factory.mktemp("stores") / "small_dexed.zarr"
-    build_store("dexed", [dx7_dir / f for f in SMALL_STORE_FOLDERS], out, params="16", limit=300, seed=0,
-                split="grouped")
+    build_store("dexed", [dx7_dir / f for f in SMALL_STORE_FOLDERS], out,
+                BuildOptions(params="16", limit=300, seed=0, split="grouped"))
     return open_store(out)
 
 

@@ -130,14 +130,14 @@ def test_inspect_of_one_readable_file_still_succeeds(rom1a: Path, tmp_path: Path
 
 # ------------------------------------------------------------------ (13) one crafted preset never stops the rest
 def test_a_crafted_json_preset_does_not_stop_a_build(rom1a: Path, tmp_path: Path) -> None:
-    from patchflow.data.build import build_store
+    from patchflow.data.build import BuildOptions, build_store
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     shutil.copy(rom1a, corpus)
     crafted_json(corpus)
-    store = build_store("dexed", [corpus], tmp_path / "store.zarr", params="16", workers=1,
-                        settings=RenderSettings(note_seconds=0.5, total_seconds=1.0))
+    options = BuildOptions(params="16", settings=RenderSettings(note_seconds=0.5, total_seconds=1.0))
+    store = build_store("dexed", [corpus], tmp_path / "store.zarr", options, workers=1)
     assert store.status == "complete" and len(store.split_indices("train")) > 0
     assert int(np.asarray(store.array("ok")[:]).sum()) == 32  # every voice of the bank, rendered by Dexed
     [failure] = [f for f in store.failures if f["source"].endswith("crafted.preset.json")]

@@ -18,7 +18,7 @@ import patchflow
 from patchflow.cli import app
 from patchflow.cli.app import COMMAND_ORDER
 from patchflow.cli.train import choose_preset
-from patchflow.data.build import build_store, describe_mismatch
+from patchflow.data.build import BuildOptions, build_store, describe_mismatch
 from patchflow.data.store import StoreError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -223,7 +223,7 @@ def inputs(dx7_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def failing_store(inputs, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("stores") / "with-failures.zarr"
-    build_store("dexed", [inputs], out, limit=6, workers=1)
+    build_store("dexed", [inputs], out, BuildOptions(limit=6), workers=1)
     return out
 
 
@@ -241,7 +241,7 @@ def test_dataset_info_shows_whole_failure_reasons(failing_store):
 
 def test_rebuild_with_other_options_names_them(inputs, failing_store):
     with pytest.raises(StoreError, match="built with other options: --limit 6 there, 5 now; --seed 0 there, 1 now"):
-        build_store("dexed", [inputs], failing_store, limit=5, seed=1, workers=1)
+        build_store("dexed", [inputs], failing_store, BuildOptions(limit=5, seed=1), workers=1)
     result = runner.invoke(app, ["dataset", "build", "-s", "dexed", "-p", str(inputs), "-o", str(failing_store),
                                  "--limit", "6", "--note", "62", "--no-progress"])
     assert result.exit_code == 1
@@ -256,12 +256,12 @@ def test_rebuild_with_other_files_names_them(dx7_dir, tmp_path):
         shutil.copy(bank / name, folder / name)
     (folder / "notes.txt").write_text("v1\n")
     out = tmp_path / "store.zarr"
-    build_store("dexed", [folder], out, limit=4, workers=1)
+    build_store("dexed", [folder], out, BuildOptions(limit=4), workers=1)
     (folder / "ROM1B.syx").unlink()
     shutil.copy(bank / "ROM1B.syx", folder / "ROM1C.syx")
     (folder / "notes.txt").write_text("version 2\n")
     with pytest.raises(StoreError) as caught:
-        build_store("dexed", [folder], out, limit=4, workers=1)
+        build_store("dexed", [folder], out, BuildOptions(limit=4), workers=1)
     message = str(caught.value)
     assert "built from other input files: " in message
     assert f"1 added ({folder / 'ROM1C.syx'})" in message and f"1 removed ({folder / 'ROM1B.syx'})" in message

@@ -14,7 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from patchflow import UnknownParameterError, get_synth
-from patchflow.data.build import build_store
+from patchflow.data.build import BuildOptions, build_store
+from patchflow.data.features import FeatureSettings
 from patchflow.data.render import accept_clip, render_batch
 from patchflow.data.store import StoreError, open_group, open_store
 from patchflow.errors import PatchflowError
@@ -72,8 +73,8 @@ def test_resume_after_ctrl_c_and_kill_gives_the_same_store(dx7_dir: Path, params
                                                             tmp_path: Path) -> None:
     corpus = dx7_dir / "Bo Tomlyn"
     reference = tmp_path / "reference.zarr"
-    build_store("dexed", [corpus], reference, params=str(params_file), limit=320, workers=1, split="grouped",
-                folds=3)
+    build_store("dexed", [corpus], reference,
+                BuildOptions(params=str(params_file), limit=320, split="grouped", folds=3), workers=1)
     out = tmp_path / "interrupted.zarr"
     command = build_command(corpus, params_file, out)
     stopped = interrupt(command, out, signal.SIGINT)  # Ctrl-C: the running chunk ends, then the build stops
@@ -102,12 +103,12 @@ def test_resume_after_ctrl_c_and_kill_gives_the_same_store(dx7_dir: Path, params
 def test_a_failing_disk_stops_the_build_with_a_clear_error_and_it_resumes_after(dx7_dir: Path, params_file: Path,
                                                                                  tmp_path: Path) -> None:
     bank = dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1A.syx"
+    banks = [bank, dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1B.syx"]
+    options = BuildOptions(params=str(params_file))
     reference = tmp_path / "reference.zarr"
-    build_store("dexed", [bank, dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1B.syx"], reference,
-                params=str(params_file), workers=2)
+    build_store("dexed", banks, reference, options, workers=2)
     out = tmp_path / "broken-disk.zarr"
-    build_store("dexed", [bank, dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1B.syx"], out,
-                params=str(params_file), workers=2)
+    build_store("dexed", banks, out, options, workers=2)
     # undo the render stage, then make the audio chunks unwritable: a file where their folder must be
     group = open_group(out, "r+")
     group["chunk_done"][:] = False
@@ -118,12 +119,10 @@ def test_a_failing_disk_stops_the_build_with_a_clear_error_and_it_resumes_after(
     chunk_folder.rmdir()
     chunk_folder.write_text("not a folder")
     with pytest.raises(Exception, match="writing the store failed"):
-        build_store("dexed", [bank, dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1B.syx"], out,
-                    params=str(params_file), workers=2)
+        build_store("dexed", banks, out, options, workers=2)
     assert not np.asarray(open_group(out)["chunk_done"][:]).any()  # nothing was marked done without its audio
     chunk_folder.unlink()
-    resumed = build_store("dexed", [bank, dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1B.syx"], out,
-                          params=str(params_file), workers=2)
+    resumed = build_store("dexed", banks, out, options, workers=2)
     assert len(resumed) == 64
     assert_same_store(reference, out)
 
@@ -132,14 +131,14 @@ def test_rebuild_is_a_no_op_and_other_options_refuse_to_overwrite(dx7_dir: Path,
                                                                    tmp_path: Path) -> None:
     bank = dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1A.syx"
     out = tmp_path / "rom1a.zarr"
-    first = build_store("dexed", [bank], out, params=str(params_file), workers=1)
+    first = build_store("dexed", [bank], out, BuildOptions(params=str(params_file)), workers=1)
     assert len(first) == 32 and first.counts["usable"] == 32
     mtime = (out / "zarr.json").stat().st_mtime_ns
-    again = build_store("dexed", [bank], out, params=str(params_file), workers=1)
+    again = build_store("dexed", [bank], out, BuildOptions(params=str(params_file)), workers=1)
     assert (out / "zarr.json").stat().st_mtime_ns == mtime and len(again) == 32
     with pytest.raises(StoreError, match="other options"):
-        build_store("dexed", [bank], out, params=str(params_file), seed=1)
-    replaced = build_store("dexed", [bank], out, params=str(params_file), seed=1, overwrite=True)
+        build_store("dexed", [bank], out, BuildOptions(params=str(params_file), seed=1))
+    replaced = build_store("dexed", [bank], out, BuildOptions(params=str(params_file), seed=1), overwrite=True)
     assert replaced.meta["split"]["seed"] == 1
 
 
@@ -149,7 +148,8 @@ def test_corrupt_files_are_recorded_and_the_build_goes_on(dx7_dir: Path, params_
     (corpus / "broken.syx").write_bytes(b"this is no sysex dump\n" * 40)
     (corpus / "empty.syx").write_bytes(b"")
     bank = dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1A.syx"
-    store = build_store("dexed", [corpus, bank], tmp_path / "s.zarr", params=str(params_file), workers=1)
+    store = build_store("dexed", [corpus, bank], tmp_path / "s.zarr", BuildOptions(params=str(params_file)),
+                        workers=1)
     failed = {Path(f["source"]).name: f for f in store.failures}
     assert {"broken.syx", "empty.syx"} <= set(failed)
     assert all(f["stage"] == "parse" and f["reason"] for f in failed.values())
@@ -191,11 +191,11 @@ def test_bad_options_are_clear_errors(dx7_dir: Path, tmp_path: Path) -> None:
     typo = tmp_path / "typo.txt"
     typo.write_text("op1_output_levle\n")
     with pytest.raises(UnknownParameterError, match="op1_output_level"):
-        build_store("dexed", [bank], tmp_path / "a.zarr", params=str(typo))
+        build_store("dexed", [bank], tmp_path / "a.zarr", BuildOptions(params=str(typo)))
     from patchflow import PatchflowError
 
     with pytest.raises(PatchflowError, match="expected 16, 32, 64"):
-        build_store("dexed", [bank], tmp_path / "b.zarr", params="sixteen")
+        build_store("dexed", [bank], tmp_path / "b.zarr", BuildOptions(params="sixteen"))
     with pytest.raises(PatchflowError, match="not found"):
         build_store("dexed", [tmp_path / "missing"], tmp_path / "c.zarr")
     runner = CliRunner()
@@ -204,6 +204,19 @@ def test_bad_options_are_clear_errors(dx7_dir: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["dataset", "build", "--synth", "dexed", "--presets", str(bank), "--params",
                                  str(typo), "--out", str(tmp_path / "d.zarr")])
     assert result.exit_code == 1 and "did you mean" in result.output
+
+
+def test_build_options_are_checked_when_made() -> None:
+    for values, message in (({"split": "folder"}, "unknown split 'folder'; choose random or grouped"),
+                            ({"folds": 1}, "--folds needs at least 2 folds"),
+                            ({"limit": 0}, "--limit must be at least 1"),
+                            ({"random_presets": -1}, "--random-presets must be at least 0"),
+                            ({"features": FeatureSettings(sample_rate=44100)}, "sample rates differ")):
+        with pytest.raises(PatchflowError, match=message):
+            BuildOptions(**values)
+    options = BuildOptions(params=16, settings=RenderSettings(sample_rate=16000), tags=Path("families.toml"))
+    assert options.params == "16" and options.tags == "families.toml"
+    assert options.features == FeatureSettings(sample_rate=16000)  # the default recipe at the render rate
 
 
 def test_cli_build_and_info(dx7_dir: Path, params_file: Path, tmp_path: Path) -> None:
@@ -230,20 +243,20 @@ def test_cli_build_and_info(dx7_dir: Path, params_file: Path, tmp_path: Path) ->
 def test_parser_option_reads_with_the_named_parser_only(dx7_dir: Path, params_file: Path, tmp_path: Path) -> None:
     bank = dx7_dir / "Original Yamaha" / "DX7 ROM1" / "ROM1A.syx"
     with pytest.raises(PatchflowError, match="did you mean 'dx7-sysex'"):
-        build_store("dexed", [bank], tmp_path / "a.zarr", params=str(params_file), parser="dx7-sysx")
+        build_store("dexed", [bank], tmp_path / "a.zarr", BuildOptions(params=str(params_file), parser="dx7-sysx"))
     assert not (tmp_path / "a.zarr").exists()
-    store = build_store("dexed", [bank], tmp_path / "b.zarr", params=str(params_file), workers=1,
-                        parser="dx7-sysex")
+    options = BuildOptions(params=str(params_file), parser="dx7-sysex")
+    store = build_store("dexed", [bank], tmp_path / "b.zarr", options, workers=1)
     assert len(store) == 32 and store.meta["build"]["parser"] == "dx7-sysex"
     with pytest.raises(PatchflowError, match="no readable dexed preset"):
-        build_store("dexed", [bank], tmp_path / "c.zarr", params=str(params_file), workers=1,
-                    parser="patchflow-json")
+        options = BuildOptions(params=str(params_file), parser="patchflow-json")
+        build_store("dexed", [bank], tmp_path / "c.zarr", options, workers=1)
 
 
 def test_random_presets_fill_the_training_split_only(dx7_dir: Path, params_file: Path, tmp_path: Path) -> None:
     folder = dx7_dir / "Original Yamaha" / "DX7 ROM1"
-    store = build_store("dexed", [folder], tmp_path / "r.zarr", params=str(params_file), workers=2,
-                        split="random", random_presets=70)
+    options = BuildOptions(params=str(params_file), split="random", random_presets=70)
+    store = build_store("dexed", [folder], tmp_path / "r.zarr", options, workers=2)
     sources = store.sources
     drawn = np.array([s.startswith("random#") for s in sources])
     assert drawn.sum() == 70 and store.counts["random_presets"] == 70
@@ -254,6 +267,5 @@ def test_random_presets_fill_the_training_split_only(dx7_dir: Path, params_file:
     assert len(store.split_indices("test")) > 0 and set(codes[real]) == {0, 1, 2}
     params = np.asarray(store.array("params")[:])[drawn]
     assert params.min() >= 0 and params.max() <= 1 and params.std(axis=0).min() > 0.1  # spread over the ranges
-    again = build_store("dexed", [folder], tmp_path / "r.zarr", params=str(params_file), workers=2,
-                        split="random", random_presets=70)
+    again = build_store("dexed", [folder], tmp_path / "r.zarr", options, workers=2)
     np.testing.assert_array_equal(np.asarray(again.array("params")[:]), np.asarray(store.array("params")[:]))

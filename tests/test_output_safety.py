@@ -18,7 +18,7 @@ import soundfile
 from typer.testing import CliRunner
 
 from patchflow.cli import app
-from patchflow.data.build import build_store
+from patchflow.data.build import BuildOptions, build_store
 from patchflow.data.importing import import_audio
 from patchflow.data.outputs import is_store_folder
 from patchflow.data.store import StoreError, open_store
@@ -77,19 +77,19 @@ def test_overwrite_refuses_a_folder_that_is_not_a_store(bank: Path, params_file:
 
 def test_overwrite_refuses_a_store_holding_foreign_files(bank: Path, params_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "s.zarr"
-    build_store("dexed", [bank], out, params=str(params_file), workers=1)
+    build_store("dexed", [bank], out, BuildOptions(params=str(params_file)), workers=1)
     (out / "README.txt").write_text("mine\n")
     assert not is_store_folder(out)
     with pytest.raises(StoreError, match="README.txt"):
-        build_store("dexed", [bank], out, params=str(params_file), seed=3, workers=1, overwrite=True)
+        build_store("dexed", [bank], out, BuildOptions(params=str(params_file), seed=3), workers=1, overwrite=True)
     assert (out / "README.txt").exists() and open_store(out).meta["split"]["seed"] == 0
 
 
 def test_overwrite_still_replaces_a_store(bank: Path, params_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "s.zarr"
-    build_store("dexed", [bank], out, params=str(params_file), workers=1)
+    build_store("dexed", [bank], out, BuildOptions(params=str(params_file)), workers=1)
     assert is_store_folder(out)
-    replaced = build_store("dexed", [bank], out, params=str(params_file), seed=2, workers=1,
+    replaced = build_store("dexed", [bank], out, BuildOptions(params=str(params_file), seed=2), workers=1,
                            overwrite=True)
     assert replaced.meta["split"]["seed"] == 2 and not (out / LOCK_NAME).exists()
 
@@ -97,7 +97,7 @@ def test_overwrite_still_replaces_a_store(bank: Path, params_file: Path, tmp_pat
 def test_an_empty_folder_is_a_fine_out(bank: Path, params_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "empty"
     out.mkdir()
-    assert len(build_store("dexed", [bank], out, params=str(params_file), workers=1)) == 32
+    assert len(build_store("dexed", [bank], out, BuildOptions(params=str(params_file)), workers=1)) == 32
 
 
 def test_a_store_inside_its_presets_folder_resumes(bank: Path, params_file: Path, tmp_path: Path) -> None:
@@ -105,11 +105,11 @@ def test_a_store_inside_its_presets_folder_resumes(bank: Path, params_file: Path
     folder.mkdir()
     shutil.copy(bank, folder / "ROM1A.syx")
     out = folder / "store.zarr"
-    first = build_store("dexed", [folder], out, params=str(params_file), workers=1)
+    first = build_store("dexed", [folder], out, BuildOptions(params=str(params_file)), workers=1)
     assert len(first) == 32 and first.counts["files"] == 1
     mtime = (out / "zarr.json").stat().st_mtime_ns
     # The store's own files are not inputs: the same build is recognised as done, not "other input files".
-    again = build_store("dexed", [folder], out, params=str(params_file), workers=1)
+    again = build_store("dexed", [folder], out, BuildOptions(params=str(params_file)), workers=1)
     assert len(again) == 32 and (out / "zarr.json").stat().st_mtime_ns == mtime
 
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from patchflow.cli import app
-from patchflow.data.build import build_store
+from patchflow.data.build import BuildOptions, build_store
 from patchflow.data.tagging import TagRulesError, load_tag_rules
 
 PARAMS = ["op1_output_level", "op2_output_level", "op2_frequency_coarse", "algorithm", "feedback"]
@@ -44,10 +44,10 @@ def test_a_build_takes_tags_from_folders(dx7_dir: Path, tmp_path: Path) -> None:
     mapping.write_text('[[pair]]\nname = "Brass/Strings"\nBrass = ["Brass/*"]\nStrings = ["Strings/Violin/*"]\n')
     root = dx7_dir / "!Instruments"
     store = build_store("dexed", [root / "Brass" / "BRASS_01.SYX", root / "Brass" / "BRASS_02.SYX", strings],
-                        tmp_path / "plain.zarr", params=str(params), workers=2)
+                        tmp_path / "plain.zarr", BuildOptions(params=str(params)), workers=2)
     assert store.tag_pairs == []  # files given one by one: no folder to read the families from
-    store = build_store("dexed", [root], tmp_path / "tagged.zarr", params=str(params), workers=2, limit=400,
-                        tags=mapping)
+    options = BuildOptions(params=str(params), limit=400, tags=mapping)
+    store = build_store("dexed", [root], tmp_path / "tagged.zarr", options, workers=2)
     assert store.tag_pairs == ["Brass/Strings"]
     values = np.asarray(store.array("tags")[:])[:, 0]
     sources = store.sources

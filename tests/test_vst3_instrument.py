@@ -191,7 +191,7 @@ def test_registered_synth_renders_json_presets(registered, tmp_path):
 
 
 def test_a_dataset_builds_from_json_presets_of_the_instrument(registered, tmp_path):
-    from patchflow.data.build import build_store
+    from patchflow.data.build import BuildOptions, build_store
 
     rng = np.random.default_rng(3)
     table = patchflow.get_synth(registered).parameters
@@ -205,8 +205,8 @@ def test_a_dataset_builds_from_json_presets_of_the_instrument(registered, tmp_pa
     names = tmp_path / "params.txt"
     names.write_text("\n".join(learned) + "\n")
     settings = RenderSettings(note=60, note_seconds=0.5, total_seconds=0.75)
-    store = build_store(registered, [corpus], tmp_path / "store.zarr", params=str(names), settings=settings,
-                        workers=1)
+    store = build_store(registered, [corpus], tmp_path / "store.zarr",
+                        BuildOptions(params=str(names), settings=settings), workers=1)
     assert store.synth_id == registered and store.parameters.names == learned
     assert len(store) == 12 and bool(np.all(store.ok))
     assert list(store.tag_pairs) == ["Bright/Dark"]

@@ -54,17 +54,17 @@ def build(
 ) -> None:
     """Render a preset corpus into a store; rerun the same command to resume an interrupted build."""
     from ..errors import PatchflowError
-    from ..data.build import build_store
+    from ..data.build import BuildOptions, build_store
     from .progress import ConsoleProgress
 
     sources = list(presets or []) + list(paths or [])
     if not sources:
         raise PatchflowError("give preset files or folders with --presets")
-    store = build_store(synth, sources, out, params=params, settings=settings, limit=limit, workers=workers,
-                        seed=seed, split=split, folds=folds, group_by=group_by, base_preset=base_preset,
-                        backend=backend, progress=ConsoleProgress(err_console, enabled=progress),
-                        overwrite=overwrite, parser=parser, random_presets=random_presets,
-                        tags=tags)
+    options = BuildOptions(params=params, settings=settings, limit=limit, seed=seed, split=split, folds=folds,
+                           group_by=group_by, base_preset=base_preset, parser=parser,
+                           random_presets=random_presets, tags=tags)
+    store = build_store(synth, sources, out, options, workers=workers, backend=backend,
+                        progress=ConsoleProgress(err_console, enabled=progress), overwrite=overwrite)
     counts = store.counts
     console.print(f"[bold]{escape(str(out))}[/]: {counts.get('usable', 0)} usable presets of {counts.get('kept', 0)} "
                   f"({counts.get('duplicates', 0)} duplicates removed, {len(store.failures)} failures); "

@@ -22,6 +22,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,88 @@ from .tagging import apply_tag_rules, load_tag_rules
 BACKENDS = ("local", "ray")
 #: The ``sources`` entry of presets drawn at random (``random#K``), not read from a file.
 RANDOM_SOURCE = "random"
+
+
+# ------------------------------------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class BuildOptions:
+    """What a store contains: every option of :func:`build_store` that its fingerprint digests and its attributes
+    record (``build``), so that a rebuild with other options is told apart from a resume. How the build runs
+    (workers, backend, progress, overwrite) is given to :func:`build_store` beside them.
+
+    The values are checked when the options are made (:class:`~patchflow.errors.PatchflowError`): a known split,
+    at least 2 folds, a limit of at least 1, no negative count of random presets, feature settings at the render
+    sample rate. ``params`` and ``tags`` are kept as strings.
+
+    Attributes:
+        params: ``16``/``32``/``64`` (any count: chosen by :mod:`patchflow.data.selection`), ``all``, or a file of
+            parameter names.
+        settings: How notes are rendered.
+        features: Mel recipe; ``None`` (the default) stands for :class:`FeatureSettings` at the render sample
+            rate, which the options hold once made.
+        limit: Keep at most this many distinct presets (a seeded sample, kept in corpus order).
+        seed: Seed of the ``limit`` sample, the splits, the folds and the random presets.
+        split: ``random`` or ``grouped`` (by source file, or folder with ``group_by="folder"``).
+        folds: Also assign this many cross-validation folds.
+        group_by: ``file`` or ``folder`` for grouped splits.
+        base_preset: ``FILE[#INDEX]`` of the preset holding the parameters not learned.
+        parser: Read every file with the preset parser of this name (when several parsers recognise the files).
+        random_presets: Also render this many presets whose learned parameters are drawn uniformly over their
+            ranges (grid-snapped, over the base preset), all in the training split: synthetic data that fills the
+            parameter space between the corpus's voices. Validation and test rows stay real voices.
+        tags: A tag mapping (a TOML file, or ``SYNTH:NAME`` shipped by an adapter) giving presets tag pairs from
+            the folders they were found in (see :mod:`patchflow.data.tagging`).
+    """
+
+    params: str = "16"
+    settings: RenderSettings = field(default_factory=RenderSettings)
+    features: FeatureSettings | None = None
+    limit: int | None = None
+    seed: int = 0
+    split: str = "random"
+    folds: int | None = None
+    group_by: str = "file"
+    base_preset: str | None = None
+    parser: str | None = None
+    random_presets: int = 0
+    tags: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        features = self.features or FeatureSettings(sample_rate=self.settings.sample_rate)
+        if features.sample_rate != self.settings.sample_rate:
+            raise PatchflowError("feature and render sample rates differ")
+        if self.split not in ("random", "grouped"):
+            raise PatchflowError(f"unknown split {self.split!r}; choose random or grouped")
+        if self.folds is not None and self.folds < 2:
+            raise PatchflowError("--folds needs at least 2 folds")
+        if self.limit is not None and self.limit < 1:
+            raise PatchflowError("--limit must be at least 1")
+        if self.random_presets < 0:
+            raise PatchflowError("--random-presets must be at least 0")
+        object.__setattr__(self, "features", features)
+        object.__setattr__(self, "params", str(self.params))
+        if self.tags is not None:
+            object.__setattr__(self, "tags", str(self.tags))
+
+    def config(self, paths: Sequence[Path]) -> dict[str, Any]:
+        """The ``build`` entry of the store's attributes, which the fingerprint digests: these options, the
+        resolved preset ``paths``, the store format and the rules of ``tags`` (read here, so that a bad mapping is
+        refused before any preset is read, and its content counts, not only its name). The options added after the
+        first stores appear only when set, so that those stores keep their fingerprint."""
+        config: dict[str, Any] = {
+            "params": self.params, "settings": vars(self.settings), "features": self.features.to_json(),
+            "limit": self.limit, "seed": self.seed, "split": self.split, "folds": self.folds,
+            "group_by": self.group_by, "base_preset": self.base_preset,
+            "paths": [str(p.resolve()) for p in paths], "format": FORMAT_VERSION}
+        if self.parser is not None:
+            config["parser"] = self.parser
+        if self.random_presets:
+            config["random_presets"] = int(self.random_presets)
+        if self.tags is not None:
+            rules = load_tag_rules(self.tags)
+            config["tags"] = {"mapping": self.tags, "pairs": [[r.name, list(r.positive), list(r.negative)]
+                                                             for r in rules]}
+        return config
 
 
 # ---------------------------------------------------------------------------------------------------- fingerprint
@@ -168,13 +251,13 @@ def _tag_values(preset: Preset, pairs: Sequence[str]) -> list[int]:
     return values
 
 
-def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, *, params: str, settings: RenderSettings,
-          features: FeatureSettings, limit: int | None, workers: int, seed: int, base_preset: str | None,
-          meta: dict[str, Any], progress: Progress, parser: str | None = None, random_presets: int = 0,
-          tag_mapping: str | None = None) -> None:
+def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, options: BuildOptions, *, workers: int,
+          meta: dict[str, Any], progress: Progress) -> None:
+    settings, features, params, seed = options.settings, options.features, options.params, options.seed
+    limit, base_preset, random_presets = options.limit, options.base_preset, options.random_presets
     table = synth.parameters
     say = progress.message
-    corpus = read_corpus(synth.id, paths, progress=progress, exclude=[out], parser=parser)
+    corpus = read_corpus(synth.id, paths, progress=progress, exclude=[out], parser=options.parser)
     say(f"read {len(corpus.presets)} presets from {len(corpus.files)} files "
         f"({sum(f['stage'] == 'parse' for f in corpus.failures)} failures)")
     if not corpus.presets:
@@ -188,7 +271,7 @@ def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, *, params: str, 
         base, base_rule = choose_base_preset(synth, corpus.presets, matrix, settings)
     base = base.with_values(table, table.clamp(base.vector(table)))
     _, distinct = np.unique(matrix, axis=0, return_index=True)
-    if str(params).isdigit():
+    if params.isdigit():
         say(f"measuring the audible effect of each of the {len(table)} parameters over {base.name!r}")
     names, selection = select_parameters(synth, params, base, matrix[np.sort(distinct)], settings, features, workers)
     learned = table.subset(names)
@@ -204,8 +287,8 @@ def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, *, params: str, 
         keep = keep[np.sort(chosen)]
     rows = [corpus.presets[i] for i in keep]
     native = values[keep]
-    if tag_mapping is not None:
-        rows = apply_tag_rules(rows, [Path(p) for p in paths], load_tag_rules(tag_mapping))
+    if options.tags is not None:
+        rows = apply_tag_rules(rows, [Path(p) for p in paths], load_tag_rules(options.tags))
     pairs = _tag_pairs(rows)
     say(f"learning {len(names)} parameters; {duplicates} duplicates removed; {len(rows)} presets to render")
     names_col = [p.name for p in rows]
@@ -289,23 +372,12 @@ def build_store(
     synth: str | Synth,
     presets_paths: Sequence[str | Path],
     out: str | Path,
+    options: BuildOptions = BuildOptions(),
     *,
-    params: str = "16",
-    settings: RenderSettings = RenderSettings(),
-    features: FeatureSettings | None = None,
-    limit: int | None = None,
     workers: int | None = None,
-    seed: int = 0,
-    split: str = "random",
-    folds: int | None = None,
-    group_by: str = "file",
-    base_preset: str | None = None,
     backend: str = "local",
     progress: Progress | None = None,
     overwrite: bool = False,
-    parser: str | None = None,
-    random_presets: int = 0,
-    tags: str | Path | None = None,
 ) -> PresetStore:
     """Build (or resume, or just open if already built) a store of rendered presets.
 
@@ -313,28 +385,14 @@ def build_store(
         synth: Synth id or instance.
         presets_paths: Preset files and folders (searched recursively).
         out: The store to write (a ``.zarr`` folder).
-        params: ``16``/``32``/``64`` (any count: chosen by :mod:`patchflow.data.selection`), ``all``, or a file of
-            parameter names.
-        settings: How notes are rendered.
-        features: Mel recipe; defaults to :class:`FeatureSettings` at the render sample rate.
-        limit: Keep at most this many distinct presets (a seeded sample, kept in corpus order).
+        options: What the store contains (see :class:`BuildOptions`); a store built with other options is not
+            resumed but refused, or replaced with ``overwrite``.
         workers: Render threads (local) or Ray CPUs; defaults to the number of cores.
-        seed: Seed of the ``limit`` sample, the splits and the folds.
-        split: ``random`` or ``grouped`` (by source file, or folder with ``group_by="folder"``).
-        folds: Also assign this many cross-validation folds.
-        group_by: ``file`` or ``folder`` for grouped splits.
-        base_preset: ``FILE[#INDEX]`` of the preset holding the parameters not learned.
         backend: ``local`` (threads) or ``ray``.
         progress: Receives messages and the progress of reading and rendering (default: quiet; the CLI draws
             bars).
         overwrite: Replace an existing store built with different options (only ever a store: see
             :mod:`patchflow.data.outputs`).
-        parser: Read every file with the preset parser of this name (when several parsers recognise the files).
-        random_presets: Also render this many presets whose learned parameters are drawn uniformly over their
-            ranges (grid-snapped, over the base preset), all in the training split: synthetic data that fills the
-            parameter space between the corpus's voices. Validation and test rows stay real voices.
-        tags: A tag mapping (a TOML file, or ``SYNTH:NAME`` shipped by an adapter) giving presets tag pairs from
-            the folders they were found in (see :mod:`patchflow.data.tagging`).
 
     Raises:
         StoreError: ``out`` holds a store built with other options (and ``overwrite`` is false), or a non-store.
@@ -342,59 +400,33 @@ def build_store(
     """
     started = time.perf_counter()
     synth_obj = get_synth(synth) if isinstance(synth, str) else synth
-    features = features or FeatureSettings(sample_rate=settings.sample_rate)
-    if features.sample_rate != settings.sample_rate:
-        raise PatchflowError("feature and render sample rates differ")
     if backend not in BACKENDS:
         raise PatchflowError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    if split not in ("random", "grouped"):
-        raise PatchflowError(f"unknown split {split!r}; choose random or grouped")
-    if folds is not None and folds < 2:
-        raise PatchflowError("--folds needs at least 2 folds")
-    if limit is not None and limit < 1:
-        raise PatchflowError("--limit must be at least 1")
     workers = workers or default_workers()
     out = Path(out).expanduser()
     paths = [Path(p).expanduser() for p in presets_paths]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise PatchflowError(f"preset path not found: {', '.join(missing)}")
-    if parser is not None:
-        _check_parser(synth_obj.id, parser)
+    if options.parser is not None:
+        _check_parser(synth_obj.id, options.parser)
     check_writable_out(out, paths)
     files = iter_preset_files(paths, exclude=[out])
-    config = {"params": str(params), "settings": vars(settings), "features": features.to_json(), "limit": limit,
-              "seed": seed, "split": split, "folds": folds, "group_by": group_by, "base_preset": base_preset,
-              "paths": [str(p.resolve()) for p in paths], "format": FORMAT_VERSION}
-    if parser is not None:  # only when given, so stores built before the option keep their fingerprint
-        config["parser"] = parser
-    if random_presets < 0:
-        raise PatchflowError("--random-presets must be at least 0")
-    if random_presets:
-        config["random_presets"] = int(random_presets)
-    if tags is not None:
-        tags = str(tags)
-        rules = load_tag_rules(tags)  # refused before anything is read; its content is part of the fingerprint
-        config["tags"] = {"mapping": tags, "pairs": [[r.name, list(r.positive), list(r.negative)] for r in rules]}
+    config = options.config(paths)
     fingerprint = build_fingerprint(synth_obj.id, files, config)
     inputs = input_listing(files)
     progress = or_quiet(progress)
     with FolderLock(out, "store") as lock:
         if lock.stale_owner is not None:
             progress.message(lock.describe_stale() or "")
-        return _build_locked(synth_obj, paths, out, params=params, settings=settings, features=features,
-                             limit=limit, workers=workers, seed=seed, split=split, folds=folds, group_by=group_by,
-                             base_preset=base_preset, backend=backend, progress=progress, overwrite=overwrite,
-                             config=config, fingerprint=fingerprint, inputs=inputs, started=started,
-                             parser=parser, random_presets=random_presets, tag_mapping=tags)
+        return _build_locked(synth_obj, paths, out, options, workers=workers, backend=backend, progress=progress,
+                             overwrite=overwrite, config=config, fingerprint=fingerprint, inputs=inputs,
+                             started=started)
 
 
-def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, *, params: str, settings: RenderSettings,
-                  features: FeatureSettings, limit: int | None, workers: int, seed: int, split: str,
-                  folds: int | None, group_by: str, base_preset: str | None, backend: str, progress: Progress,
-                  overwrite: bool, config: dict[str, Any], fingerprint: str, inputs: dict[str, Any],
-                  started: float, parser: str | None, random_presets: int,
-                  tag_mapping: str | None) -> PresetStore:
+def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, options: BuildOptions, *, workers: int,
+                  backend: str, progress: Progress, overwrite: bool, config: dict[str, Any], fingerprint: str,
+                  inputs: dict[str, Any], started: float) -> PresetStore:
     """The build itself, run while this process holds the lock of ``out``."""
     say = progress.message
     needs_plan = True
@@ -420,10 +452,8 @@ def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, *, params:
 
     timing: dict[str, Any] = {}
     if needs_plan:
-        _plan(synth_obj, paths, out, params=str(params), settings=settings, features=features, limit=limit,
-              workers=workers, seed=seed, base_preset=base_preset,
-              meta={"fingerprint": fingerprint, "build": config, "inputs": inputs}, progress=progress, parser=parser,
-              random_presets=random_presets, tag_mapping=tag_mapping)
+        _plan(synth_obj, paths, out, options, workers=workers,
+              meta={"fingerprint": fingerprint, "build": config, "inputs": inputs}, progress=progress)
         timing["plan_s"] = round(time.perf_counter() - started, 3)
 
     store = PresetStore(out)
@@ -451,5 +481,5 @@ def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, *, params:
     timing["workers"] = workers
     timing["backend"] = backend
     timing["total_s"] = round(time.perf_counter() - started, 3)
-    _finalize(out, split, seed, folds, group_by, timing)
+    _finalize(out, options.split, options.seed, options.folds, options.group_by, timing)
     return open_store(out)
