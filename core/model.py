@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """One optimisation step of a training iteration, as a model declares it in
+    :meth:`SynthModel.training_steps`.
+
+    The trainer gives every step its own Adam optimiser and learning-rate scheduler and runs the steps in order on
+    each batch: forward, backward, gradient step of that step's parameters only.
+
+    Attributes:
+        name: The step's name. The first step minimises :meth:`SynthModel.loss`; a later step minimises
+            :meth:`SynthModel.step_loss` of its name, and the terms it reports are logged with the name as prefix
+            (``disc_loss``). Names are identifiers (letters, digits, ``_``).
+        parameters: The parameters this step's optimiser updates; no parameter belongs to two steps.
+        lr_scale: Multiplies the run's learning rate for this step.
+    """
+
+    name: str
+    parameters: tuple[nn.Parameter, ...]
+    lr_scale: float = 1.0
 
 
 class SynthModel(nn.Module, ABC):
@@ -29,6 +51,26 @@ class SynthModel(nn.Module, ABC):
     @abstractmethod
     def loss(self, batch: dict[str, torch.Tensor], *, beta: float = 1.0) -> dict[str, torch.Tensor]:
         """Training losses of a batch: a dict with a scalar ``"loss"`` to minimise and any scalar terms to log."""
+
+    # ------------------------------------------------------------- models with several optimisers override these
+    def training_steps(self) -> list[TrainingStep]:
+        """The optimisation steps of one training iteration, in order (default: one step, ``main``, over every
+        parameter, minimising :meth:`loss`).
+
+        A model with several steps (an adversarial one, such as ``vae_avb``) returns one :class:`TrainingStep` per
+        optimiser and computes the loss of a later step in :meth:`step_loss`. The trainer calls the model
+        (``forward``, so that DistributedDataParallel sees every step) as ``model(batch, beta)`` for the first step
+        and ``model(batch, beta, step=name)`` for the others, so such a model's ``forward`` takes ``step``.
+        """
+        return [TrainingStep("main", tuple(self.parameters()))]
+
+    def step_loss(self, step: str, batch: dict[str, torch.Tensor], *, beta: float = 1.0
+                  ) -> dict[str, torch.Tensor]:
+        """Losses of the optimisation step ``step`` (see :meth:`training_steps`): a dict with a scalar ``"loss"``
+        and any scalar terms to log. The first step's are :meth:`loss`'s."""
+        if step == self.training_steps()[0].name:
+            return self.loss(batch, beta=beta)
+        raise KeyError(f"{type(self).__name__} has no training step {step!r}")
 
     @abstractmethod
     def predict_params(self, mel: torch.Tensor) -> torch.Tensor:

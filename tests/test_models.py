@@ -75,7 +75,7 @@ def test_every_builtin_model_computes_a_finite_loss_with_gradients_and_predicts_
     assert set(pred[:, 5].tolist()) <= {0.0, 1.0}
 
 
-@pytest.mark.parametrize("name", ["ae", "vae", "wae", "vae_flow", "flow_post", "flow_cond", "flow_dis"])
+@pytest.mark.parametrize("name", ["ae", "vae", "wae", "vae_avb", "vae_flow", "flow_post", "flow_cond", "flow_dis"])
 def test_latent_models_expose_a_latent_of_the_parameter_count(name):
     torch.manual_seed(0)
     model = build_model(small_config(name)).eval()

@@ -1,5 +1,5 @@
 """Trainable models: the paper's baselines (``mlp``, ``cnn``, ``rescnn``), auto-encoders (``ae``, ``vae``, ``wae``,
-``vae_flow``) and the flow models of the method (``flow_post``, ``flow_cond``, ``flow_dis``).
+``vae_avb``, ``vae_flow``) and the flow models of the method (``flow_post``, ``flow_cond``, ``flow_dis``).
 
 Build one by name with :func:`build_model`; plugins add models through the ``register_models`` hook.
 """

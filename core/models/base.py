@@ -23,6 +23,10 @@ class ConfiguredModel(SynthModel):
         super().__init__(config.n_params)
         self.config = config
 
-    def forward(self, batch: dict[str, torch.Tensor], beta: float = 1.0) -> dict[str, torch.Tensor]:
-        """Same as :meth:`loss` (the entry point used by the trainer and by DistributedDataParallel)."""
-        return self.loss(batch, beta=beta)
+    def forward(self, batch: dict[str, torch.Tensor], beta: float = 1.0, step: str | None = None
+                ) -> dict[str, torch.Tensor]:
+        """Same as :meth:`loss`, or :meth:`step_loss` of ``step`` when one is named (the entry point used by the
+        trainer and by DistributedDataParallel)."""
+        if step is None:
+            return self.loss(batch, beta=beta)
+        return self.step_loss(step, batch, beta=beta)

@@ -66,6 +66,14 @@ class ModelConfig(BaseModel):
         dis_weight: Weight of the disentangling loss of ``flow_dis``.
         recon_weight: Weight of the auto-encoders' reconstruction term (summed over every mel bin, it outweighs a
             few parameters' likelihood by orders of magnitude at 1, the paper's setting).
+        latent_regulariser: ``kl`` keeps each model's own regulariser; ``avb`` replaces the KL term of a KL model
+            (``vae``, ``vae_flow``, ``flow_post``, ``flow_cond``, ``flow_dis``) by Adversarial Variational Bayes: an
+            implicit posterior and a discriminator trained in a second step (``vae_avb`` always uses it).
+        avb_noise_dim: Size of the noise the implicit posterior of AVB takes beside the mel (0: the latent
+            size).
+        avb_hidden: Hidden width of AVB's noise network and of its discriminator ``T(x, z)`` (0: that of
+            the regressor, ``regressor_hidden``).
+        avb_lr_scale: The discriminator's learning rate as a multiple of the run's.
         classify_steps: Classify every continuous parameter whose grid has at most this many values (DX7
             frequency ratios, transposition) instead of regressing it, so a prediction is one of its values, not
             the average of several (0: never). Filled into ``cardinalities`` at training time.
@@ -100,6 +108,10 @@ class ModelConfig(BaseModel):
     flow_kl_weight: float = Field(1e-3, ge=0.0)
     dis_weight: float = Field(1.0, ge=0.0)
     recon_weight: float = Field(1.0, ge=0.0)
+    latent_regulariser: Literal["kl", "avb"] = "kl"
+    avb_noise_dim: int = Field(0, ge=0)
+    avb_hidden: int = Field(0, ge=0)
+    avb_lr_scale: float = Field(1.0, gt=0.0)
     classify_steps: int = Field(0, ge=0)
     options: dict[str, Any] = Field(default_factory=dict)
 

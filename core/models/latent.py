@@ -1,9 +1,11 @@
 """Auto-encoder models: a CNN encoder and decoder around a latent space of the size of the parameter set, and a
 way from the latent to the parameters.
 
-``ae`` (no regularisation), ``vae`` (KL), ``wae`` (MMD) and ``vae_flow`` (VAE with an IAF posterior) use a 2-layer
-MLP regressor from the latent. Reconstruction is a unit-variance Gaussian log-likelihood of the normalised mel
-(half the squared error, summed over bins); every term is summed per sample and averaged over the batch.
+``ae`` (no regularisation), ``vae`` (KL), ``wae`` (MMD), ``vae_avb`` (an implicit posterior with a KL estimated by
+a discriminator, Adversarial Variational Bayes: :mod:`patchflow.models.avb`) and ``vae_flow`` (VAE with an IAF
+posterior) use a 2-layer MLP regressor from the latent. Reconstruction is a unit-variance Gaussian log-likelihood
+of the normalised mel (half the squared error, summed over bins); every term is summed per sample and averaged
+over the batch.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import math
 import torch
 from torch import nn
 
+from ..model import TrainingStep
+from .avb import DISC_STEP, AVBRegulariser
 from .base import ConfiguredModel
 from .blocks import xavier_init
 from .config import ModelConfig
@@ -48,9 +52,14 @@ def imq_mmd(z: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
 class LatentModel(ConfiguredModel):
     """Shared machinery of the auto-encoder models (subclasses choose the regulariser and the regressor).
 
+    A model whose regulariser is ``kl`` runs with AVB instead (an implicit posterior, the KL estimated by a
+    discriminator in a second training step) when its config says ``latent_regulariser="avb"``; ``vae_avb`` always
+    does.
+
     Attributes:
-        regulariser: ``none`` (AE), ``kl`` (VAE), ``mmd`` (WAE).
+        regulariser: ``none`` (AE), ``kl`` (VAE), ``mmd`` (WAE), ``avb`` (the instance's, after the config).
         posterior_flow_steps: IAF steps after the Gaussian posterior (0 for none).
+        avb: The implicit posterior and discriminator of AVB (``None`` for other regularisers).
     """
 
     regulariser = "kl"
@@ -58,10 +67,22 @@ class LatentModel(ConfiguredModel):
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)
+        if config.latent_regulariser == "avb" and self.regulariser != "avb":
+            if self.regulariser != "kl":
+                raise ValueError(f"latent_regulariser='avb' replaces a KL term; {config.name} has "
+                                 f"{self.regulariser!r} instead")
+            self.regulariser = "avb"
         self.latent_dim = config.latent_size
         self.encoder = ConvEncoder(config.input_shape, config.ae_channels, config.conv_layers, config.kernel_size,
                                    dilation_growth=config.dilation_growth, batch_norm=config.batch_norm)
-        self.to_mean = nn.Linear(self.encoder.out_features, self.latent_dim)
+        self.avb = None
+        if self.regulariser == "avb":
+            self.to_mean = None  # the implicit posterior has its own map from the features
+            self.avb = AVBRegulariser(self.encoder.out_features, self.latent_dim,
+                                      config.avb_noise_dim or self.latent_dim,
+                                      config.avb_hidden or config.regressor_hidden)
+        else:
+            self.to_mean = nn.Linear(self.encoder.out_features, self.latent_dim)
         self.to_logvar = nn.Linear(self.encoder.out_features, self.latent_dim) if self.regulariser == "kl" else None
         self.decoder = ConvDecoder(self.latent_dim, config.input_shape, self.encoder.feature_shape,
                                    config.kernel_size, layers=config.conv_layers, batch_norm=config.batch_norm)
@@ -92,14 +113,48 @@ class LatentModel(ConfiguredModel):
         """Further per-sample or scalar loss terms (the disentangling flow adds one)."""
         return {}
 
+    # ---------------------------------------------------------------------------------- training steps (AVB)
+    def training_steps(self) -> list[TrainingStep]:
+        """One step, or with AVB two: ``main`` (all but the discriminator) minimises :meth:`loss`, ``disc``
+        trains the discriminator ``T(x, z)`` (learning rate ``avb_lr_scale`` times the run's)."""
+        if self.avb is None:
+            return super().training_steps()
+        disc = tuple(self.avb.discriminator.parameters())
+        ids = {id(p) for p in disc}
+        return [TrainingStep("main", tuple(p for p in self.parameters() if id(p) not in ids)),
+                TrainingStep(DISC_STEP, disc, self.config.avb_lr_scale)]
+
+    def step_loss(self, step: str, batch: dict[str, torch.Tensor], *, beta: float = 1.0
+                  ) -> dict[str, torch.Tensor]:
+        """With AVB, ``disc``: the discriminator's logistic loss on posterior samples (the encoder and the
+        posterior flow run without gradients) against prior samples for the same mels, and its ``E_q[T]``."""
+        if self.avb is None or step != DISC_STEP:
+            return super().step_loss(step, batch, beta=beta)
+        with torch.no_grad():
+            h = self.encoder(batch["mel"])
+            z = self.avb.sample(h)
+            if self.posterior_flow is not None:
+                z, _ = self.posterior_flow(z)
+        return self.avb.discriminator_terms(h, z)
+
     # --------------------------------------------------------------------------------------------- latent
     def posterior(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Mean and log-variance (``None`` for deterministic encoders) of ``q(z0 | x)``."""
+        """Mean and log-variance (``None`` for deterministic encoders) of ``q(z0 | x)``; with AVB, whose
+        posterior has neither in closed form, the code of the noise's mode ``z_phi(x, 0)`` and ``None``."""
         h = self.encoder(mel)
+        if self.avb is not None:
+            return self.avb.mode(h), None
         return self.to_mean(h), (self.to_logvar(h).clamp(-12.0, 8.0) if self.to_logvar is not None else None)
 
     def sample_latent(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """A latent sample ``z`` and the per-sample (or scalar, for MMD) regulariser of a batch."""
+        """A latent sample ``z`` and the per-sample (or scalar, for MMD) regulariser of a batch (with AVB, the
+        discriminator's KL estimate ``T(x, z)``)."""
+        if self.avb is not None:
+            h = self.encoder(mel)
+            z = self.avb.sample(h)
+            if self.posterior_flow is not None:
+                z, _ = self.posterior_flow(z)
+            return z, self.avb.kl_estimate(h, z)
         mean, logvar = self.posterior(mel)
         if logvar is None:
             if self.regulariser == "mmd":
@@ -154,6 +209,13 @@ class VAEModel(LatentModel):
     """Variational auto-encoder with an MLP regressor from the latent."""
 
     regulariser = "kl"
+
+
+class AVBModel(LatentModel):
+    """VAE with an implicit posterior ``q(z | x, eps)`` and a KL term estimated by a discriminator ``T(x, z)``
+    (Adversarial Variational Bayes), with an MLP regressor from the latent; :meth:`encode` gives ``z_phi(x, 0)``."""
+
+    regulariser = "avb"
 
 
 class WAEModel(LatentModel):

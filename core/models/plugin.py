@@ -45,6 +45,9 @@ BUILTIN_MODELS: dict[str, LazyModelFactory] = {
                             "VAE (Gaussian posterior, KL with beta warm-up) with a 2-layer MLP from z."),
     "wae": LazyModelFactory("latent:WAEModel",
                             "Wasserstein auto-encoder (MMD to N(0, I)) with a 2-layer MLP from z."),
+    "vae_avb": LazyModelFactory("latent:AVBModel",
+                                "Adversarial Variational Bayes: VAE with an implicit posterior q(z|x, eps), its KL "
+                                "estimated by a discriminator T(x, z) (two optimisers)."),
     "vae_flow": LazyModelFactory("latent:VAEFlowModel",
                                  "VAE with an IAF posterior (16 steps) and a 2-layer MLP from z."),
     "flow_post": LazyModelFactory("flow_models:RegressionFlowModel",

@@ -21,7 +21,7 @@ from ..data.loader import make_loader
 from ..data.store import PresetStore, open_store
 from ..locking import FolderLock
 from ..progress import QUIET, Progress, Task, or_quiet
-from ..model import SynthModel
+from ..model import SynthModel, TrainingStep
 from ..models import build_model
 from .config import TrainConfig
 from .distributed import all_sum, any_flag, init_distributed, shutdown_distributed
@@ -163,18 +163,24 @@ class Trainer:
         seed_everything(config.seed)
         self.model: SynthModel = build_model(config.model).to(self.device)
         self.net: nn.Module = self.model
+        self.steps = self._training_steps()
         if self.ctx.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
             if self.device.type == "cuda":
                 self.net = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            # each step's backward reaches only part of the model (a discriminator step leaves the encoder out)
             self.net = DistributedDataParallel(
                 self.net, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                find_unused_parameters=config.find_unused_parameters)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience,
-            min_lr=config.min_lr)
+                find_unused_parameters=config.find_unused_parameters or len(self.steps) > 1)
+        # One Adam optimiser and one plateau scheduler per training step (the first are also .optimizer and
+        # .scheduler); one gradient scaler for all, updated once per batch.
+        self.optimizers = [torch.optim.Adam(step.parameters, lr=config.lr * step.lr_scale,
+                                            weight_decay=config.weight_decay) for step in self.steps]
+        self.schedulers = [torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience,
+            min_lr=config.min_lr * step.lr_scale) for step, optimizer in zip(self.steps, self.optimizers)]
+        self.optimizer, self.scheduler = self.optimizers[0], self.schedulers[0]
         self.use_amp = config.amp and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         local_batch = config.batch_size // self.ctx.world_size
@@ -186,6 +192,30 @@ class Trainer:
                                         rank=self.ctx.rank, world_size=self.ctx.world_size)
         self.state: dict[str, Any] = {"epoch": 0, "batch": 0, "step": 0, "best_valid": math.inf, "best_epoch": -1,
                                       "stall": 0, "sums": {}, "count": 0, "status": "running"}
+
+    def _training_steps(self) -> list[TrainingStep]:
+        """The model's declared optimisation steps, checked: at least one, distinct identifier names, no parameter
+        in two steps."""
+        steps = list(self.model.training_steps())
+        name = type(self.model).__name__
+        if not steps:
+            raise TrainingError(f"{name} declares no training step")
+        names = [step.name for step in steps]
+        if len(set(names)) != len(names) or not all(n.isidentifier() for n in names):
+            raise TrainingError(f"{name}: training step names must be distinct identifiers, got {names}")
+        seen: set[int] = set()
+        for step in steps:
+            ids = {id(p) for p in step.parameters}
+            if ids & seen:
+                raise TrainingError(f"{name}: a parameter belongs to more than one training step ({step.name!r})")
+            seen |= ids
+        return steps
+
+    @staticmethod
+    def _state_key(kind: str, index: int, step: TrainingStep) -> str:
+        """Checkpoint key of a step's optimiser or scheduler: ``optimizer`` for the first step (as in runs of
+        one optimiser), ``optimizer_<name>`` for the others."""
+        return kind if index == 0 else f"{kind}_{step.name}"
 
     # -------------------------------------------------------------------------------------------- run dir
     @staticmethod
@@ -224,9 +254,11 @@ class Trainer:
         if not self.ctx.is_main:
             return
         rng_tensors, rng_info = capture_rng()
-        tensors = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                   "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+        tensors = {"model": self.model.state_dict(), "scaler": self.scaler.state_dict(),
                    **{f"rng_{k}": v for k, v in rng_tensors.items()}}
+        for i, step in enumerate(self.steps):
+            tensors[self._state_key("optimizer", i, step)] = self.optimizers[i].state_dict()
+            tensors[self._state_key("scheduler", i, step)] = self.schedulers[i].state_dict()
         save_checkpoint(self.run_dir, name, tensors, {**self.state, "rng": rng_info})
 
     def _save_best(self) -> None:
@@ -237,8 +269,13 @@ class Trainer:
     def _restore(self) -> None:
         tensors, info = load_checkpoint(self.run_dir, "last", map_location=self.device)
         self.model.load_state_dict(tensors["model"])
-        self.optimizer.load_state_dict(tensors["optimizer"])
-        self.scheduler.load_state_dict(tensors["scheduler"])
+        for i, step in enumerate(self.steps):
+            key = self._state_key("optimizer", i, step)
+            if key not in tensors:
+                raise TrainingError(f"{self.run_dir}: the last checkpoint holds no state for the training step "
+                                    f"{step.name!r} (saved by another version of the model?)")
+            self.optimizers[i].load_state_dict(tensors[key])
+            self.schedulers[i].load_state_dict(tensors[self._state_key("scheduler", i, step)])
         self.scaler.load_state_dict(tensors["scaler"])
         restore_rng({k[4:]: v for k, v in tensors.items() if k.startswith("rng_")}, info.pop("rng"))
         self.state.update(info)
@@ -250,25 +287,36 @@ class Trainer:
         return nullcontext()
 
     def _train_step(self, batch: dict[str, torch.Tensor], beta: float) -> dict[str, float]:
+        """One training iteration on a batch: every declared step in order (a model of one optimiser has one).
+
+        Returns the first step's terms as they are and a later step's prefixed by its name (``disc_loss``).
+        """
         self.net.train()
-        with self._autocast():
-            out = self.net(batch, beta)
-        loss = out["loss"]
-        bad = any_flag(not bool(torch.isfinite(loss.detach()).item()), self.ctx, self.device)
-        if bad:
-            terms = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in out.items())
-            raise NonFiniteLossError(
-                f"the loss became non-finite at epoch {self.state['epoch'] + 1}, step {self.state['step'] + 1} "
-                f"({terms}); the run stopped and {self.run_dir}/checkpoints keeps the last good checkpoint. "
-                f"Try a lower --lr or --set grad_clip=1.0")
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        if self.config.grad_clip is not None:
-            self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.scaler.step(self.optimizer)
+        terms: dict[str, float] = {}
+        for i, (step, optimizer) in enumerate(zip(self.steps, self.optimizers)):
+            with self._autocast():
+                out = self.net(batch, beta) if i == 0 else self.net(batch, beta, step=step.name)
+            loss = out["loss"]
+            bad = any_flag(not bool(torch.isfinite(loss.detach()).item()), self.ctx, self.device)
+            if bad:
+                where = "" if len(self.steps) == 1 else f" of training step {step.name!r}"
+                values = ", ".join(f"{k}={float(v.detach()):.4g}" for k, v in out.items())
+                raise NonFiniteLossError(
+                    f"the loss{where} became non-finite at epoch {self.state['epoch'] + 1}, step "
+                    f"{self.state['step'] + 1} ({values}); the run stopped and {self.run_dir}/checkpoints keeps the "
+                    f"last good checkpoint. Try a lower --lr or --set grad_clip=1.0")
+            # every gradient goes, not only this step's: an earlier step's backward reaches later steps'
+            # parameters (the main loss of vae_avb goes through its discriminator)
+            self.model.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            if self.config.grad_clip is not None:
+                self.scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(step.parameters, self.config.grad_clip)
+            self.scaler.step(optimizer)
+            prefix = "" if i == 0 else f"{step.name}_"
+            terms.update({f"{prefix}{k}": float(v.detach()) for k, v in out.items()})
         self.scaler.update()
-        return {k: float(v.detach()) for k, v in out.items()}
+        return terms
 
     @torch.no_grad()
     def _validate(self, beta: float) -> dict[str, float]:
@@ -364,7 +412,8 @@ class Trainer:
         train_terms = {f"train_{k}": v / max(state["count"], 1) for k, v in state["sums"].items()}
         valid_terms = self._validate(beta)
         monitored = valid_terms.get("valid_loss", train_terms.get("train_loss", math.inf))
-        self.scheduler.step(monitored)
+        for scheduler in self.schedulers:
+            scheduler.step(monitored)
         improved = monitored < state["best_valid"]
         state.update(epoch=epoch + 1, batch=0, sums={}, count=0)
         if improved:
@@ -379,8 +428,10 @@ class Trainer:
                 and state["status"] == "running":
             state["status"] = "time_limit"
         if log is not None:
+            rates = {f"lr_{step.name}": optimizer.param_groups[0]["lr"]
+                     for step, optimizer in zip(self.steps[1:], self.optimizers[1:])}
             log.write({"epoch": epoch + 1, "step": state["step"], "lr": self.optimizer.param_groups[0]["lr"],
-                       "beta": beta, **train_terms, **valid_terms, "seconds": time.perf_counter() - started})
+                       **rates, "beta": beta, **train_terms, **valid_terms, "seconds": time.perf_counter() - started})
         self._save("last")
 
 
