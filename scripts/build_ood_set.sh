@@ -38,24 +38,9 @@ INSTRUMENTS="0:piano 6:harpsichord 11:vibraphone 19:church_organ 21:accordion 24
 SYNTHS="80:square_lead 81:saw_lead 84:charang 87:bass_lead 88:new_age_pad 89:warm_pad 90:polysynth_pad
 91:choir_pad 94:halo_pad 95:sweep_pad 38:synth_bass_1 39:synth_bass_2 62:synth_brass 63:synth_brass_2"
 
-# One note held 3 s in a 4 s file, like the synth renders: a minimal type-0 standard MIDI file per program.
+# One note held 3 s in a 4 s file, like the synth renders.
 write_midi() {  # program note path
-    "$PYTHON" - "$1" "$2" "$3" <<'PY'
-import struct, sys
-program, note, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-ticks = 480  # per quarter note; 120 bpm -> 960 ticks per second
-def var(n):
-    out = [n & 0x7F]
-    while n > 127:
-        n >>= 7
-        out.insert(0, (n & 0x7F) | 0x80)
-    return bytes(out)
-events = (var(0) + bytes([0xC0, program]) + var(0) + bytes([0x90, note, 100])
-          + var(3 * 960) + bytes([0x80, note, 0]) + var(960) + b"\xff\x2f\x00")
-with open(path, "wb") as f:
-    f.write(b"MThd" + struct.pack(">IHHH", 6, 0, 1, ticks))
-    f.write(b"MTrk" + struct.pack(">I", len(events)) + events)
-PY
+    "$PYTHON" "$(dirname "$0")/note_midi.py" "$1" "$2" "$3"
 }
 
 render_programs() {  # list folder

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job end to end on a small corpus: read real presets, render one, build a Dexed dataset, train a small
-# model, evaluate it and match a sound. Called by `make demo` (which sets up .venv first).
+# model, evaluate it and match a sound, then match a real recording with Dexed's pretrained matcher. Called by
+# `make demo` (which sets up .venv first).
 # Environment: SHARED (folder holding data/dx7), PRESETS (extra preset folder), OUT (output folder),
 # DEMO_LIMIT (presets in the dataset), DEMO_EPOCHS (training epochs), DEMO_MODEL (model name).
 set -euo pipefail
@@ -64,5 +65,16 @@ step "Match a sound: a test-split voice the model never saw"
 patchflow dataset export-audio "$store" --split test --index 0 --out "$OUT/target.wav"
 patchflow match "$run" "$OUT/target.wav" --out "$OUT/match"
 
+recording="$(cd "$(dirname "$0")/.." && pwd)/examples/sounds/trumpet-g4.flac"
+step "Match a real recording with Dexed's pretrained matcher (no dataset, no training): $(basename "$recording")"
+patchflow match "$recording" --synth dexed --top 4 --out "$OUT/match-trumpet"
+
 step "Done. Files produced:"
-printf '  %s\n' "$OUT/first-voice.wav" "$store" "$run" "$OUT/report/" "$OUT/match/"
+printf '  %s\n' "$OUT/first-voice.wav" "$store" "$run" "$OUT/report/" "$OUT/match/" "$OUT/match-trumpet/"
+cat <<MSG
+
+The trumpet's DX7 voice: $OUT/match-trumpet/match.syx (a single-voice sysex, for a DX7 or any editor that sends
+single voices) and $OUT/match-trumpet/candidates.syx (a 32-voice bank: the 4 best, MATCH first). To play it in
+Dexed: click CART, then Load, choose candidates.syx, and pick MATCH in the program list. Listen to it first in
+$OUT/match-trumpet/match.wav beside the recording.
+MSG

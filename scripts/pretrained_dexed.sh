@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # The pretrained Dexed matcher that `patchflow match SOUND --synth dexed` uses, from scratch: a store of the shared
-# DX7 corpus at 16 parameters (split by author folder, fixed seed), one model trained on it with a time budget, the
-# retrieval index of the corpus's distinct voices, and the bundle (config.json, data.json, checkpoints/best.pt and
-# best.json, index.npz) copied into the dexed adapter's package data. Called by `make pretrained`; the tests run it
-# at a tiny size into a temporary folder (LIMIT=300 MINUTES=1 DEST=...).
+# DX7 corpus at 16 parameters (split by author folder, fixed seed), one model trained on it for a fixed number of
+# epochs (so a rerun gives the same weights; the time limit is only a safety cap), the retrieval index of the
+# distinct voices of the training and validation authors (the test authors stay out, for the model card), the
+# bundle (config.json, data.json, checkpoints/best.pt and best.json, index.npz) copied into the dexed adapter's
+# package data, and the model card's figures (metrics.json). Called by `make pretrained`; the tests run it at a
+# tiny size into a temporary folder (LIMIT=150 EPOCHS=1 CARD_COUNT=2 RECORDINGS=none DEST=...).
 #
 # Environment: SHARED (folder holding data/dx7, default ../shared), OUT (work folder: store, run, smoke test;
 # default build/pretrained), DEST (where the bundle goes, default adapters/dexed/patchflow_dexed/pretrained),
-# MODEL (flow_post), PRESET (training sizes, small), MINUTES (training budget, 25), EPOCHS (cap, 200), LIMIT
+# MODEL (flow_post), PRESET (training sizes, small), EPOCHS (30), MINUTES (time cap of the training, 60), LIMIT
 # (distinct corpus voices kept; all by default), SEED (0), DIMS (principal components of the index, 128),
-# INDEX_SPLIT (rows indexed: all, train+valid or train; default all), WORKERS (render threads), MAX_MB (largest
-# bundle accepted, 25), PATCHFLOW (the command, default patchflow).
+# INDEX_SPLIT (rows indexed: train, train+valid or all; default train+valid), WORKERS (render threads), MAX_MB (largest
+# bundle accepted, 25), PATCHFLOW (the command, default patchflow); for the model card's figures
+# (scripts/matcher_card.py, written to DEST/metrics.json and OUT/card.md): CARD_COUNT (held-out voices, 60),
+# CARD_BUDGET (search seconds, 2: match's default), CARD_METRIC (the search's distance, match's default),
+# RECORDINGS (auto: scripts/build_ood_set.sh when fluidsynth and espeak-ng are installed; none; or a folder).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -19,15 +24,19 @@ OUT="${OUT:-build/pretrained}"
 DEST="${DEST:-$here/../adapters/dexed/patchflow_dexed/pretrained}"
 MODEL="${MODEL:-flow_post}"
 PRESET="${PRESET:-small}"
-MINUTES="${MINUTES:-25}"
-EPOCHS="${EPOCHS:-200}"
+MINUTES="${MINUTES:-60}"
+EPOCHS="${EPOCHS:-30}"
 LIMIT="${LIMIT:-}"
 SEED="${SEED:-0}"
 DIMS="${DIMS:-128}"
-INDEX_SPLIT="${INDEX_SPLIT:-all}"
+INDEX_SPLIT="${INDEX_SPLIT:-train+valid}"
 WORKERS="${WORKERS:-}"
 MAX_MB="${MAX_MB:-25}"
 PATCHFLOW="${PATCHFLOW:-patchflow}"
+CARD_COUNT="${CARD_COUNT:-60}"
+CARD_BUDGET="${CARD_BUDGET:-2}"
+CARD_METRIC="${CARD_METRIC:-sc+db}"
+RECORDINGS="${RECORDINGS:-auto}"
 PYTHON="${PYTHON:-python3}"
 step() { printf '\n== %s\n' "$*"; }
 started=$(date +%s)
@@ -41,7 +50,7 @@ step "build $store: the shared DX7 corpus at 16 parameters, split by author fold
 built=$(date +%s)
 
 run="$OUT/run"
-step "train $MODEL ($PRESET preset, at most $MINUTES minutes)"
+step "train $MODEL ($PRESET preset, $EPOCHS epochs, at most $MINUTES minutes)"
 if [[ -f "$run/checkpoints/last.pt" ]]; then
   "$PATCHFLOW" train --resume --out "$run" --no-progress
 else
@@ -56,7 +65,8 @@ step "index the distinct voices ($INDEX_SPLIT rows, $DIMS dimensions)"
 
 step "copy the bundle into $DEST"
 mkdir -p "$DEST/checkpoints"
-rm -f "$DEST/config.json" "$DEST/data.json" "$DEST/index.npz" "$DEST/checkpoints/best.pt" "$DEST/checkpoints/best.json"
+rm -f "$DEST/config.json" "$DEST/data.json" "$DEST/index.npz" "$DEST/checkpoints/best.pt" "$DEST/checkpoints/best.json" \
+  "$DEST/metrics.json"
 cp "$run/config.json" "$run/data.json" "$run/index.npz" "$DEST/"
 cp "$run/checkpoints/best.pt" "$run/checkpoints/best.json" "$DEST/checkpoints/"
 # The bundle travels: it names its store by folder name only, not by this machine's paths.
@@ -84,9 +94,31 @@ if (( bytes > MAX_MB * 1000 * 1000 )); then
   exit 1
 fi
 
-step "smoke test: match a test voice of the store with the bundle (with INDEX_SPLIT=all the index holds it)"
+step "smoke test: match a test voice of the store with the bundle"
 "$PATCHFLOW" dataset export-audio "$store" --split test --index 0 --out "$OUT/smoke/target.wav"
 "$PATCHFLOW" match "$OUT/smoke/target.wav" --run "$DEST" --budget 1 --out "$OUT/smoke/match" --no-progress
+checked=$(date +%s)
+
+# The model card's figures: match against retrieval alone on the test split's voices (authors out of training and
+# out of the index) played at other notes, and on recordings (scripts/build_ood_set.sh) when they can be made.
+recordings=()
+case "$RECORDINGS" in
+  none) ;;
+  auto)
+    if command -v fluidsynth >/dev/null && command -v espeak-ng >/dev/null \
+        && [[ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ]]; then
+      [[ -d "$OUT/ood/audio" ]] || PYTHON="$PYTHON" PATCHFLOW="$PATCHFLOW" \
+        bash "$here/build_ood_set.sh" "$store" "$OUT/ood" >/dev/null
+      recordings=(--recordings "$OUT/ood/audio")
+    else
+      echo "no recordings in the card: scripts/build_ood_set.sh needs fluidsynth, fluid-soundfont-gm and espeak-ng"
+    fi ;;
+  *) recordings=(--recordings "$RECORDINGS") ;;
+esac
+step "model card figures: $CARD_COUNT held-out voices${recordings:+ and the recordings}, ${CARD_BUDGET} s of search"
+"$PYTHON" "$here/matcher_card.py" --bundle "$DEST" --data "$store" "${recordings[@]}" --count "$CARD_COUNT" \
+  --budget "$CARD_BUDGET" --metric "$CARD_METRIC" --seed "$SEED" ${WORKERS:+--workers "$WORKERS"} \
+  --json "$DEST/metrics.json" --markdown "$OUT/card.md" 2>"$OUT/card.log"
 ended=$(date +%s)
 echo "pretrained: build $(( built - started )) s, training $(( trained - built )) s, index and checks" \
-  "$(( ended - trained )) s; bundle in $DEST"
+  "$(( checked - trained )) s, card $(( ended - checked )) s; bundle in $DEST, its figures in $OUT/card.md"

@@ -1,5 +1,6 @@
 """The pretrained matcher's packaging: the recipe (scripts/pretrained_dexed.sh) at a tiny size makes a bundle that
-loads and matches, and the dexed wheel ships whatever bundle the package folder holds."""
+loads and matches, the dexed wheel ships whatever bundle the package folder holds, and the bundle it ships matches
+a real recording with no dataset and no training."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from patchflow.data.store import open_store
+from patchflow.plugins import parse_preset_file
+from patchflow.registries import matchers
 from patchflow.runtime import load_run
 from patchflow.runtime.index import load_index
 
@@ -28,7 +32,8 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, s
     dest = tmp / "pretrained"
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "SHARED": str(SHARED), "OUT": str(tmp / "work"), "DEST": str(dest), "LIMIT": "150",
-           "MINUTES": "1", "EPOCHS": "1", "WORKERS": "2", "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+           "MINUTES": "1", "EPOCHS": "1", "WORKERS": "2", "CARD_COUNT": "2", "CARD_BUDGET": "0.2",
+           "RECORDINGS": "none", "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
     done = subprocess.run(["bash", str(ROOT / "scripts" / "pretrained_dexed.sh")], capture_output=True, text=True,
                           env=env, cwd=tmp, timeout=900)
     return tmp, dest, done
@@ -48,10 +53,20 @@ def test_the_recipe_makes_a_bundle_that_matches(tiny_bundle) -> None:
     assert str(tmp) not in (dest / "data.json").read_text() and str(SHARED) not in (dest / "data.json").read_text()
     run = load_run(dest)
     index = load_index(run.index_path)
-    assert not run.missing_facts and index.meta["split"] == "all" and len(index) == 150 and index.dims == 128
+    # the test split's authors are kept out of the index as well as out of training (the model card's held-out set)
+    store = open_store(tmp / "work" / "dx7-16.zarr")
+    held_out = len(store.split_indices("test"))
+    assert not run.missing_facts and index.meta["split"] == "train+valid" and index.dims == 128
+    assert held_out > 0 and len(index) == 150 - held_out
     assert not any(str(SHARED) in s for s in index.sources)
     assert "bundle: " in done.stdout and "Best match: SC" in done.stdout
     assert (tmp / "work" / "smoke" / "match" / "match.syx").is_file()
+    card = json.loads((dest / "metrics.json").read_text())
+    (held,) = card["sets"].values()
+    assert held["summary"]["n"] == 2 and set(held["summary"]["methods"]) == {"retrieval", "retrieval + refinement",
+                                                                            "model", "match"}
+    assert all(item["rendered_note"] != 60 for item in held["items"]) and "| match / retrieval |" in \
+        (tmp / "work" / "card.md").read_text()
 
 
 def test_the_dexed_wheel_ships_the_bundle(tmp_path: Path) -> None:
@@ -70,3 +85,23 @@ def test_the_dexed_wheel_ships_the_bundle(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {f"patchflow_dexed/pretrained/{name}" for name in (*BUNDLE_FILES, "README.md")}
     assert expected <= names, sorted(expected - names)
+
+
+def test_the_shipped_matcher_matches_a_real_recording(tmp_path: Path) -> None:
+    """What a user gets from ``pip install ./adapters/dexed``: the committed bundle, a trumpet recording in, a DX7
+    voice out, at the recording's pitch (G4)."""
+    shipped = matchers()["dexed"].path
+    assert all((shipped / name).is_file() for name in BUNDLE_FILES), "make pretrained has not been committed"
+    assert sum((shipped / name).stat().st_size for name in BUNDLE_FILES) < 25e6
+    assert (shipped / "MODEL_CARD.md").is_file() and (shipped / "metrics.json").is_file()
+    out = tmp_path / "m"
+    done = subprocess.run([str(Path(sys.executable).parent / "patchflow"), "match",
+                           str(ROOT / "examples" / "sounds" / "trumpet-g4.flac"), "--synth", "dexed", "--budget",
+                           "0.5", "--workers", "1", "--top", "2", "-o", str(out), "--no-progress"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads((out / "match.json").read_text())
+    assert summary["note"] == 67 and summary["target"]["pitch"]["name"] == "G4"
+    assert summary["retrieval"].startswith("index (") and 0 < summary["sc"] < 1
+    (voice,) = parse_preset_file(out / "match.syx", synth="dexed").presets
+    assert voice.name == "MATCH" and len(parse_preset_file(out / "candidates.syx", synth="dexed").presets) == 32

@@ -13,7 +13,8 @@ from patchflow.data.features import magnitude_mel
 from patchflow.data.render import SynthPool
 from patchflow.errors import RenderError
 from patchflow.runtime import search
-from patchflow.runtime.distances import level_matched, spectral_convergence, spectrogram_mse
+from patchflow.runtime.distances import (DB_PER_SC, level_matched, mel_db_distance, spectral_convergence,
+                                        spectrogram_mse)
 from patchflow.runtime.rendering import render_normalised
 from patchflow.runtime.search import AudioObjective, one_torch_thread, refine
 
@@ -25,12 +26,14 @@ def plain_distances(objective: AudioObjective, pool: SynthPool, params: np.ndarr
     target = np.broadcast_to(magnitude_mel(objective.target_audio, objective.features), spec.shape)
     if objective.match_level:
         spec = level_matched(target, spec)
+    if objective.metric == "sc+db":
+        return spectral_convergence(target, spec) + mel_db_distance(target, spec) / DB_PER_SC
     return spectrogram_mse(target, spec) if objective.metric == "log_mse" else spectral_convergence(target, spec)
 
 
 @pytest.mark.parametrize("metric, match_level, workers, rows", [("sc", True, 2, 21), ("log_mse", True, 1, 21),
                                                                 ("sc", False, 3, 21), ("sc", True, 2, 3),
-                                                                ("log_mse", True, 2, 1)])
+                                                                ("log_mse", True, 2, 1), ("sc+db", True, 2, 21)])
 def test_the_fast_path_gives_the_same_distances(small_dexed_store, metric: str, match_level: bool, workers: int,
                                                 rows: int) -> None:
     store = small_dexed_store

@@ -90,3 +90,17 @@ def test_paired_comparison_by_hand():
     assert same["ties"] == 1.0 and math.isnan(same["p_value"])
     with pytest.raises(ValueError):
         M.paired_comparison(a, a[:3])
+
+
+def test_mel_db_distance_agrees_with_librosa():
+    librosa = pytest.importorskip("librosa")
+    rng = np.random.default_rng(0)
+    target, estimate = rng.random((3, 16, 20)) ** 4, rng.random((3, 16, 20)) ** 4
+    estimate[1] = 0.0  # silence: its dB floor is its own peak's, 80 dB down
+    expected = [np.mean(np.abs(librosa.amplitude_to_db(t, ref=np.max, amin=1e-12, top_db=80.0)
+                               - librosa.amplitude_to_db(e, ref=np.max, amin=1e-12, top_db=80.0)))
+                for t, e in zip(target, estimate)]
+    assert np.allclose(D.mel_db_distance(target, estimate), expected)
+    assert np.allclose(D.mel_db_distance(target, 7.0 * target), 0.0)  # the level does not count
+    combined = D.sc_db(target, estimate)
+    assert np.allclose(combined, D.spectral_convergence(target, estimate) + np.array(expected) / D.DB_PER_SC)

@@ -30,7 +30,8 @@ def register(app: typer.Typer) -> None:
         device: str = typer.Option("cpu", "--device", help="Where the models run (cpu, cuda)."),
         checkpoint: str = typer.Option("best", "--checkpoint", help="best or last."),
         metric: str = typer.Option("sc", "--metric", help="Distance that ranks candidates and drives the search: "
-                                   "sc (spectral convergence) or log_mse (log-mel MSE, penalises silence)."),
+                                   "sc (spectral convergence), log_mse (log-mel MSE, penalises silence) or "
+                                   "sc+db (SC plus the peak-referenced dB distance / 20: quiet detail counts too)."),
         seed: int = typer.Option(0, "--seed", help="Seed of latent sampling and search."),
         as_json: bool = typer.Option(False, "--json", help="Print results.json instead of the tables."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),

@@ -80,8 +80,9 @@ def register(app: typer.Typer) -> None:
         neighbours: int = typer.Option(8, "--neighbours", help="Nearest training voices added as candidates."),
         workers: int = typer.Option(None, "--workers", help="Render threads (default: usable CPUs)."),
         device: str = typer.Option("cpu", "--device", help="Where the model runs."),
-        metric: str = typer.Option("sc", "--metric", help="Distance that ranks candidates and drives the search: "
-                                   "sc (spectral convergence) or log_mse (log-mel MSE, penalises silence)."),
+        metric: str = typer.Option("sc+db", "--metric", help="Distance that ranks candidates and drives the search: "
+                                   "sc (spectral convergence), log_mse (log-mel MSE, penalises silence) or "
+                                   "sc+db (SC plus the peak-referenced dB distance / 20: quiet detail counts too)."),
         seed: int = typer.Option(0, "--seed", help="Seed of sampling and search."),
         as_json: bool = typer.Option(False, "--json", help="Print match.json instead of a summary line."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
@@ -102,8 +103,10 @@ def register(app: typer.Typer) -> None:
             raise PatchflowError(f"--top {top}: write at least the best match (1)")
         if not budget >= 0:  # NaN too
             raise PatchflowError(f"--budget {budget}: give seconds of search, 0 or more")
-        if metric not in ("sc", "log_mse"):
-            raise PatchflowError(f"--metric {metric}: choose sc or log_mse")
+        from ..runtime.search import OBJECTIVES
+
+        if metric not in OBJECTIVES:
+            raise PatchflowError(f"--metric {metric}: choose {', '.join(OBJECTIVES)}")
         # the process ends after the match: spare the interpreter its last full collection of the objects torch
         # and the others made (0.5 s of the command's 4-5); atexit handlers run before it
         atexit.register(gc.freeze)

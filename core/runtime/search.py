@@ -29,11 +29,11 @@ from ..errors import RenderError
 from ..parameters import ParameterTable
 from ..presets import Preset
 from ..synth import RenderSettings, Synth
-from .distances import level_matched, spectral_convergence, spectrogram_mse
+from .distances import level_matched, sc_db, spectral_convergence, spectrogram_mse
 from .rendering import render_normalised
 
 #: Distances the search can minimise.
-OBJECTIVES = ("sc", "log_mse")
+OBJECTIVES = ("sc", "log_mse", "sc+db")
 
 
 @dataclass
@@ -65,8 +65,9 @@ class AudioObjective:
         match_level: Scale each rendering by its least-squares gain first (for targets of arbitrary level, such
             as recordings); leave off when the target is a rendering of the same synth.
         metric: ``sc`` (spectral convergence, the reported metric; it prefers quiet renderings to loud wrong
-            ones, since silence scores 1) or ``log_mse`` (mean squared log-magnitude difference, which weighs
-            quiet detail and penalises silence).
+            ones, since silence scores 1), ``log_mse`` (mean squared log-magnitude difference, which weighs
+            quiet detail and penalises silence) or ``sc+db`` (SC plus the peak-referenced dB distance over 20,
+            :func:`patchflow.runtime.distances.sc_db`: loud partials and quiet detail both count).
     """
 
     target_audio: np.ndarray
@@ -99,6 +100,8 @@ class AudioObjective:
             spec = level_matched(target, spec)
         if self.metric == "log_mse":
             return spectrogram_mse(target, spec)
+        if self.metric == "sc+db":
+            return sc_db(target, spec)
         return spectral_convergence(target, spec)
 
     def __call__(self, params: np.ndarray) -> np.ndarray:
