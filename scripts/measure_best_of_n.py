@@ -51,11 +51,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--run", action="append", default=[], type=Path, help="a trained run (repeat for more)")
     parser.add_argument("--n", default="1,4,16,64", help="candidate counts, comma-separated (default 1,4,16,64)")
     parser.add_argument("--items", type=int, default=None, help="first N test items only (default: all)")
+    parser.add_argument("--spread", action="store_true", help="with --items, N items evenly spaced over the test "
+                        "split (a grouped split's first items come from few sources)")
     parser.add_argument("--workers", type=int, default=1, help="render threads (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the samples")
     parser.add_argument("--json", type=Path, default=None, help="write the per-item results and the summary here")
     return parser.parse_args(argv)
+
+
+def spread(rows: np.ndarray, count: int) -> np.ndarray:
+    """``count`` of ``rows`` evenly spaced from the first to the last (all of them when there are fewer)."""
+    if count >= len(rows):
+        return rows
+    return rows[np.unique(np.linspace(0, len(rows) - 1, max(0, count)).round().astype(np.int64))]
 
 
 def best_of(objective: AudioObjective, candidates: np.ndarray, counts: list[int], propose_seconds: list[float],
@@ -83,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     table, spec, render, base = store.parameters, store.features, store.render_settings, store.base_preset
     rows = store.split_indices("test")
     if args.items is not None:
-        rows = rows[:args.items]
+        rows = spread(rows, args.items) if args.spread else rows[:args.items]
     audio = np.asarray(store.audio_array.get_orthogonal_selection((rows, slice(None))), dtype=np.float32)
     raw_mel = np.asarray(store.mel.get_orthogonal_selection((rows, slice(None), slice(None))), dtype=np.float32)
     train_rows = store.split_indices("train")
