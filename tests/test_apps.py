@@ -49,9 +49,11 @@ def test_match_a_rendered_test_sound(tiny_run, small_dexed_store, tmp_path):
     for stage in ("model", "+ latent samples", "+ retrieval", "+ refinement"):
         assert stage in result.output
     summary = json.loads((out / "match.json").read_text())
-    distances = [s["sc"] for s in summary["stages"]]
+    metric = summary["metric"]
+    assert metric == "sc+db"  # the default: SC plus the dB distance
+    distances = [s[metric] for s in summary["stages"]]
     assert distances == sorted(distances, reverse=True)  # every stage keeps the best so far
-    assert summary["candidates"][0]["sc"] == pytest.approx(distances[-1])
+    assert summary["candidates"][0][metric] == pytest.approx(distances[-1])
     parsed = patchflow.parse_preset_file(out / "match.syx")
     assert [p.name for p in parsed.presets] == ["MATCH"] and not parsed.problems
     bank = patchflow.parse_preset_file(out / "candidates.syx").presets  # a DX7 bank: padded to 32 voices

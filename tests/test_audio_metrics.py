@@ -206,7 +206,7 @@ def test_match_json_carries_the_audio_metrics(tiny_run, small_dexed_store, tmp_p
     run = load_run(tiny_run("mlp"))
     target = store.audio(int(store.split_indices("test")[0])) * 0.25  # a level the search does not know
     result = match_sound(run, target, base_preset=store.base_preset, store=store, budget_seconds=0,
-                         latent_count=0, neighbours=2, workers=1)
+                         latent_count=0, neighbours=2, workers=1, metric="sc")
     summary = write_match(result, run, store.base_preset, tmp_path)["summary"]
     metrics = json.loads((tmp_path / "match.json").read_text())["metrics"]
     assert metrics == pytest.approx(summary["metrics"])

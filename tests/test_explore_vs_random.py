@@ -45,19 +45,23 @@ def test_report_on_held_out_presets(script, small_dexed_store, tiny_run, tmp_pat
 def test_explore_encodes_the_sound_when_the_inverse_flow_fails(small_dexed_store, tiny_run, monkeypatch):
     """A regression flow whose inverse gives a code that does not decode back to the preset (trained runs of the
     ``cpu`` recipe: norms near 1e17, every sample the same corner preset) is not used: explore encodes the
-    preset's rendering, and the neighbours are distinct."""
+    preset's rendering (runtime.inference.latent_of_preset checks the round trip), and the neighbours are
+    distinct; interpolation then takes both ends from the encoder."""
     import numpy as np
     import torch
 
     from patchflow.apps import explore as module
-    from patchflow.runtime import load_run
+    from patchflow.runtime import inference, load_run
 
     run = load_run(tiny_run("flow_post"))
     preset = small_dexed_store.preset(int(small_dexed_store.split_indices("test")[0]))
     healthy = module.explore(run, preset, radius=0.5, count=4)
     assert healthy.encoded_by == module.INVERSE_FLOW
     broken = torch.full((1, len(run.parameters)), 1e17)
-    monkeypatch.setattr(module, "latent_of_preset", lambda run, preset: (broken, module.INVERSE_FLOW))
+    monkeypatch.setattr(run.model, "latent_from_params", lambda v: broken)
     result = module.explore(run, preset, radius=0.5, count=4)
-    assert result.encoded_by == module.BROKEN_INVERSE
+    assert result.encoded_by == inference.BROKEN_INVERSE
     assert len(result.params) >= 2 and np.all(np.isfinite(result.audio_distance))
+    other = small_dexed_store.preset(int(small_dexed_store.split_indices("test")[1]))
+    path = module.interpolate(run, preset, other, steps=3)
+    assert path.latent_params.shape == (3, len(run.parameters)) and np.all(np.isfinite(path.latent_params))

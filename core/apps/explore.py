@@ -20,7 +20,7 @@ from ..data.features import magnitude_mel
 from ..data.render import SynthPool
 from ..presets import Preset
 from ..runtime.distances import spectral_convergence
-from ..runtime.inference import INVERSE_FLOW, audio_features, latent_of_preset, latent_samples, params_from_latent
+from ..runtime.inference import INVERSE_FLOW, latent_of_preset, params_from_latent
 from ..runtime.rendering import presets_from_normalised
 from ..runtime.run import Run
 from .common import ApplicationError, join_clips, require_latent, write_preset_files
@@ -69,18 +69,10 @@ def explore(run: Run, preset: Preset, *, radius: float = 0.5, count: int = 16, s
         raise ApplicationError("explore needs --count >= 1 and --radius > 0")
     table = run.parameters
     v0 = table.to_normalised(preset.vector(table))
-    z0, how = latent_of_preset(run, preset)
+    z0, how = latent_of_preset(run, preset)  # falls back to encoding the sound when the inverse flow fails
     generator = torch.Generator().manual_seed(seed)
-    if how == INVERSE_FLOW and not _round_trips(run, z0, v0):
-        # A strongly contracting regression flow has no usable inverse in float32 (codes of norm 1e15-1e22 that
-        # decode to a corner of the parameter cube, the same for every sample): encode the preset's sound instead.
-        with SynthPool(run.synth_id, 1) as synths:
-            sound = synths.render([preset], run.render_settings)
-        params = latent_samples(run.model, audio_features(run, sound), count, radius, generator)[0]
-        how = BROKEN_INVERSE
-    else:
-        z = z0 + radius * torch.randn((count, z0.shape[1]), generator=generator)
-        params = params_from_latent(run, z, classify=how != INVERSE_FLOW)
+    z = z0 + radius * torch.randn((count, z0.shape[1]), generator=generator)
+    params = params_from_latent(run, z, classify=how != INVERSE_FLOW)
     params, dropped = _distinct(table, params, v0)
     count = len(params)
     if count == 0:
@@ -103,19 +95,6 @@ def explore(run: Run, preset: Preset, *, radius: float = 0.5, count: int = 16, s
     control_sc = spectral_convergence(np.broadcast_to(original, (count,) + original.shape[1:]),
                                       magnitude_mel(control_audio, spec))
     return Exploration(preset, how, v0, params, distance, sc, control_sc, audio, duplicates_dropped=dropped)
-
-
-#: How :func:`explore` encoded a preset whose code from the inverse flow does not decode back to it.
-BROKEN_INVERSE = "encoder (rendered preset; the inverse flow does not give the preset back)"
-
-
-def _round_trips(run: Run, z: torch.Tensor, original: np.ndarray) -> bool:
-    """Whether the code ``z`` is finite and decodes (invertible map only) to the original's native values."""
-    if not bool(torch.isfinite(z).all()):
-        return False
-    table = run.parameters
-    back = params_from_latent(run, z, classify=False)
-    return bool(np.array_equal(table.to_native(back), table.to_native(original[None])))
 
 
 def _distinct(table: Any, params: np.ndarray, original: np.ndarray) -> tuple[np.ndarray, int]:
@@ -217,7 +196,9 @@ def interpolate(run: Run, a: Preset, b: Preset, *, steps: int = 8, workers: int 
         raise ApplicationError("interpolate needs --steps >= 2")
     table = run.parameters
     za, how = latent_of_preset(run, a)
-    zb, _ = latent_of_preset(run, b)
+    zb, how_b = latent_of_preset(run, b)
+    if how != how_b:  # one code from the inverse flow and one from the encoder: take both from the encoder
+        (za, how), (zb, _) = latent_of_preset(run, a, use_inverse=False), latent_of_preset(run, b, use_inverse=False)
     t = torch.linspace(0, 1, steps)[:, None]
     latent_params = params_from_latent(run, (1 - t) * za + t * zb, classify=how != INVERSE_FLOW)
     va, vb = table.to_normalised(a.vector(table)), table.to_normalised(b.vector(table))
