@@ -64,7 +64,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from patchflow.apps.macro import _semantic_inverse
+from patchflow.apps.macro import latent_from_semantic
 from patchflow.data.features import log_mel
 from patchflow.data.render import SynthPool
 from patchflow.data.store import PresetStore, open_store
@@ -256,7 +256,7 @@ def moved_params(run: Run, z: torch.Tensor, pair: int, values: Sequence[float | 
             else:
                 moved = s.clone()
                 moved[:, pair] = float(value)
-                codes = _semantic_inverse(model, moved)
+                codes = latent_from_semantic(model, moved)
             out.append(params_from_latent(run, codes.cpu(), classify=classify))
     return out
 

@@ -85,3 +85,42 @@ def test_presets_can_be_encoded_through_the_inverse_flow(folder_tagged_run: Path
 def test_a_run_without_tag_pairs_is_refused(tiny_run) -> None:
     with pytest.raises(SystemExit, match="not a flow_dis run"):
         _script().main(["--run", str(tiny_run("flow_post")), "--presets", "4"])
+
+
+def test_the_studio_knobs_of_a_flow_dis_run_move_its_tag_axes(folder_tagged_run: Path) -> None:
+    """The studio ranks a tagged flow_dis run's tag axes, so its knobs set codes of the disentangled space: the
+    values shown are the preset's coordinates there, and setting one moves along that axis, not along the latent
+    dimension of the same index."""
+    import numpy as np
+    import torch
+
+    pytest.importorskip("starlette", reason="the studio extra is not installed (make setup installs it)")
+    from patchflow.apps.macro import latent_from_semantic, semantic_from_latent
+    from patchflow.data.store import open_store
+    from patchflow.runtime import load_run
+    from patchflow.runtime.inference import latent_of_preset
+    from patchflow.studio.server import Sound, Studio
+
+    run = load_run(folder_tagged_run)
+    store = open_store(run.store_path)
+    preset = store.preset(int(store.split_indices("test")[0]))
+    studio = Studio(run, budget=0.0, top=1, workers=1)
+    key = studio.add(Sound(store.audio(int(store.split_indices("test")[0])), run.render_settings.sample_rate,
+                           preset=preset, name=preset.name))
+    shown = studio.macro(key, studio.sounds[key])
+    assert {d["space"] for d in shown["dimensions"]} == {"semantic"}
+    assert [d["label"] for d in shown["dimensions"]] and len(shown["dimensions"]) == len(run.tag_pairs)
+    z, how = latent_of_preset(run, preset)
+    with torch.no_grad():
+        s = semantic_from_latent(run.model, z)
+        moved = s.clone()
+        moved[0, 0] += 2.0
+        expected = latent_from_semantic(run.model, moved)
+    by_dim = {d["dim"]: d["value"] for d in shown["dimensions"]}
+    assert by_dim[0] == pytest.approx(float(s[0, 0]), abs=1e-5)
+    rendered = studio.macro_render(key, studio.sounds[key], {0: by_dim[0] + 2.0})
+    new = studio.sounds[rendered["id"]].preset
+    from patchflow.runtime.inference import INVERSE_FLOW, params_from_latent
+
+    want = run.parameters.to_native(params_from_latent(run, expected, classify=how != INVERSE_FLOW))[0]
+    assert np.array_equal(new.vector(run.parameters), want)

@@ -84,7 +84,12 @@ class Traversal:
     moving: list[tuple[str, float]]
 
 
-def _semantic_inverse(model: Any, s: torch.Tensor) -> torch.Tensor:
+def semantic_from_latent(model: Any, z: torch.Tensor) -> torch.Tensor:
+    """Codes of the disentangled space (Flow_dis) for latent codes: dimension ``k`` follows tag pair ``k``."""
+    return model.semantic_from_latent(z)
+
+
+def latent_from_semantic(model: Any, s: torch.Tensor) -> torch.Tensor:
     """Latent codes for codes of the disentangled space (Flow_dis)."""
     if hasattr(model, "latent_from_semantic"):
         return model.latent_from_semantic(s)
@@ -136,7 +141,7 @@ def traverse(run: Run, dims: Sequence[int] | None = None, *, steps: int = 9, spa
             codes[:, d] = torch.as_tensor(values, dtype=torch.float32)
             if semantic:
                 with torch.no_grad():
-                    codes = _semantic_inverse(model, codes.to(next(model.parameters()).device)).cpu()
+                    codes = latent_from_semantic(model, codes.to(next(model.parameters()).device)).cpu()
             params = params_from_latent(run, codes)
             audio = synths.render(presets_from_normalised(base, run.parameters, params,
                                                           names=[f"Z{d} {v:+.1f}" for v in values]),

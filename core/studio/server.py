@@ -108,6 +108,7 @@ class Studio:
         self.render_lock = threading.Lock()
         self._store: Any = None
         self._ranking: list[dict[str, Any]] | None = None
+        self._semantic = False  # whether the knobs set tag axes of a flow_dis run (known once ranked)
         self._map: dict[str, Any] | None = None
         self._latents: dict[str, tuple[Any, str]] = {}
 
@@ -237,7 +238,11 @@ class Studio:
             with self.render_lock:
                 traversals = traverse(self.run, steps=5, span=2.5, workers=self.workers,
                                       base_preset=self.base_preset())
+            # a flow_dis run with tag pairs is traversed along its tag axes: those knobs live in the disentangled
+            # space, not in the latent space
+            self._semantic = bool(self.run.tag_pairs) and hasattr(self.run.model, "disentangling_flow")
             self._ranking = [{"dim": t.dim, "label": t.label, "audio_variance": t.audio_variance,
+                              "space": "semantic" if self._semantic else "latent",
                               "moving": [name for name, _ in t.moving[:3]]} for t in traversals]
         return self._ranking
 
@@ -247,8 +252,21 @@ class Studio:
         if key not in self._latents:
             self._latents[key] = latent_of_preset(self.run, sound.preset)
         z, how = self._latents[key]
+        ranking = self.ranking()
+        code = self._knob_code(z)
         return {"id": key, "encoded_by": how, "dimensions": [
-            {**d, "value": float(z[0, d["dim"]])} for d in self.ranking()]}
+            {**d, "value": float(code[0, d["dim"]])} for d in ranking]}
+
+    def _knob_code(self, z: Any) -> Any:
+        """The code the knobs set: the latent code, or its image in the disentangled space (semantic knobs)."""
+        import torch
+
+        from ..apps.macro import semantic_from_latent
+
+        if not self._semantic:
+            return z
+        with torch.no_grad():
+            return semantic_from_latent(self.run.model, z.to(torch.float32)).cpu()
 
     def macro_render(self, key: str, sound: Sound, values: dict[int, float]) -> dict[str, Any]:
         """A 2 s preview of the candidate with latent dimensions set to ``values``."""
@@ -260,11 +278,19 @@ class Studio:
         if key not in self._latents:
             self._latents[key] = latent_of_preset(self.run, sound.preset)
         z, how = self._latents[key]
-        z = z.clone()
+        self.ranking()
+        code = self._knob_code(z).clone()
+        space = "disentangled" if self._semantic else "latent"
         for dim, value in values.items():
-            if not 0 <= dim < z.shape[1]:
-                raise UploadError(400, f"dimension {dim} out of range: the latent space has {z.shape[1]}")
-            z[0, dim] = float(value)
+            if not 0 <= dim < code.shape[1]:
+                raise UploadError(400, f"dimension {dim} out of range: the {space} space has {code.shape[1]}")
+            code[0, dim] = float(value)
+        if self._semantic:
+            from ..apps.macro import latent_from_semantic
+
+            with torch.no_grad():
+                code = latent_from_semantic(self.run.model, code).cpu()
+        z = code
         params = params_from_latent(self.run, z.to(torch.float32), classify=how != INVERSE_FLOW)
         preset = presets_from_normalised(sound.preset, self.run.parameters, params, names=[sound.preset.name])[0]
         settings = self.run.render_settings
