@@ -227,6 +227,117 @@ def test_the_map_projects_the_training_presets(studio, small_dexed_store):
     assert client.get(f"/api/store/{len(small_dexed_store) + 5}.wav").status_code == 404
 
 
+def test_the_top_k_download_as_one_bank(matched, studio, tmp_path):
+    _, client = studio
+    result = matched["lines"][-1]
+    bank = result["bank"]
+    assert bank["count"] == len(result["candidates"]) == 3
+    response = client.get(f"/api/bank/{bank['id']}.syx")
+    assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
+    assert len(response.content) == 4104  # a DX7 32-voice bulk dump
+    (tmp_path / "bank.syx").write_bytes(response.content)
+    names = [p.name.strip() for p in parse_preset_file(tmp_path / "bank.syx", "dexed").presets]
+    assert len(names) == 32 and names[:3] == [c["name"] for c in result["candidates"]]
+    assert client.get(f"/api/bank/{bank['id']}.fxp").status_code == 404
+    for key in (result["candidates"][0]["id"], "..%2Fx", "0" * 32):
+        assert client.get(f"/api/bank/{key}.syx").status_code == 404
+
+
+def test_an_uploaded_preset_file_gets_macro_knobs(matched, studio, tmp_path):
+    state, client = studio
+    bank = client.get(f"/api/bank/{matched['lines'][-1]['bank']['id']}.syx").content
+    up = client.post("/api/preset?index=1", files={"preset": ("../../x.syx", bank, "application/octet-stream")})
+    assert up.status_code == 200, up.text
+    body = up.json()
+    assert body["index"] == 1 and len(body["voices"]) == 32 and body["name"] == body["voices"][1]
+    audio, _ = soundfile.read(io.BytesIO(client.get(f"/api/audio/{body['id']}.wav").content))
+    assert np.max(np.abs(audio)) > 0.01
+    assert client.get(f"/api/macro/{body['id']}").json()["dimensions"]
+    syx = client.get(f"/api/preset/{body['id']}.syx")
+    (tmp_path / "v.syx").write_bytes(syx.content)
+    assert parse_preset_file(tmp_path / "v.syx", "dexed").presets[0].name.strip() == body["name"].strip()
+    single = client.post("/api/preset", files={"preset": ("v.syx", syx.content)})
+    assert single.status_code == 200 and single.json()["voices"] == [body["name"]]
+    cases = [
+        (client.post("/api/preset?index=32", files={"preset": ("b.syx", bank)}), 400),
+        (client.post("/api/preset?index=-1", files={"preset": ("b.syx", bank)}), 400),
+        (client.post("/api/preset", files={"preset": ("b.syx", b"not a preset file" * 20)}), 415),
+        (client.post("/api/preset", files={"preset": ("b.syx", b"")}), 422),
+        (client.post("/api/preset", files={"audio": ("b.syx", bank)}), 400),
+    ]
+    for response, status in cases:
+        assert response.status_code == status, response.text
+        reason = response.json()["error"]
+        assert reason and "\n" not in reason and str(state.uploads) not in reason, reason
+    assert not list(state.uploads.iterdir())
+
+
+def test_a_store_preset_gets_macro_knobs_and_downloads(studio, small_dexed_store, tmp_path):
+    _, client = studio
+    row = int(small_dexed_store.split_indices("train")[2])
+    body = client.post(f"/api/store/{row}").json()
+    assert body["name"] == small_dexed_store.names[row]
+    assert client.get(f"/api/macro/{body['id']}").status_code == 200
+    (tmp_path / "s.syx").write_bytes(client.get(f"/api/preset/{body['id']}.syx").content)
+    assert parse_preset_file(tmp_path / "s.syx", "dexed").presets[0].name.strip() == body["name"].strip()
+    assert client.post(f"/api/store/{len(small_dexed_store)}").status_code == 404
+
+
+def test_the_map_colours_by_source_and_tag(studio, small_dexed_store, run, tagged_dexed_store):
+    _, client = studio
+    body = client.get("/api/map").json()
+    assert body["tag_pairs"] == list(small_dexed_store.tag_pairs)
+    for point in body["points"][:20]:
+        file = small_dexed_store.sources[point["row"]].rsplit("#", 1)[0]
+        assert point["file"] == Path(file).name and point["folder"] == Path(file).parent.name
+        assert "/" not in point["folder"] + point["file"] and len(point["tags"]) == len(body["tag_pairs"])
+    assert len({p["folder"] for p in body["points"]}) > 1
+    from patchflow.data.store import open_store
+
+    tagged = open_store(tagged_dexed_store)
+    state = Studio(run, budget=0.0, top=1)
+    state._store = tagged  # the same run over the store with a Bright/Dark tag pair
+    tagged_map = state.preset_map()
+    state.close()
+    assert tagged_map["tag_pairs"] == list(tagged.tag_pairs) and tagged_map["tag_pairs"]
+    values = {p["tags"][0] for p in tagged_map["points"]}
+    assert values <= {-1, 0, 1} and {-1, 1} <= values
+
+
+def test_the_latent_path_between_two_presets(studio, small_dexed_store, run):
+    from patchflow.apps.explore import interpolate
+
+    _, client = studio
+    a, b = (int(r) for r in small_dexed_store.split_indices("train")[:2])
+    steps = [client.post("/api/path", json={"a": a, "b": b, "t": t}) for t in (0.0, 0.5, 1.0)]
+    assert all(r.status_code == 200 for r in steps), steps[0].text
+    bodies = [r.json() for r in steps]
+    assert len({x["id"] for x in bodies}) == 3 and all(x["render_ms"] > 0 for x in bodies)
+    audio, rate = soundfile.read(io.BytesIO(client.get(f"/api/audio/{bodies[1]['id']}.wav").content))
+    assert len(audio) == 2 * rate and np.max(np.abs(audio)) > 0.01
+    # the ends and the middle are apps.explore.interpolate's path of three steps
+    path = interpolate(run, small_dexed_store.preset(a), small_dexed_store.preset(b), steps=3, workers=1)
+    table = run.parameters
+    for body, params in zip(bodies, path.latent_params):
+        preset = parse_preset_file(_saved(client, body["id"]), "dexed").presets[0]
+        assert np.allclose(table.to_native(table.to_normalised(preset.vector(table))[None]),
+                           table.to_native(params[None]), atol=1e-6)
+    bad = [({"a": a, "b": b, "t": 1.5}, 400), ({"a": a, "b": b, "t": "nan"}, 400), ({"a": a, "b": b}, 400),
+           ({"a": "../x", "b": b, "t": 0.5}, 400), ({"a": a, "b": len(small_dexed_store) + 1, "t": 0.5}, 404)]
+    for payload, status in bad:
+        response = client.post("/api/path", json=payload)
+        assert response.status_code == status and "\n" not in response.json()["error"], (payload, response.text)
+    assert client.post("/api/path", content=b"{", headers={"content-type": "application/json"}).status_code == 400
+
+
+def _saved(client, key: str) -> Path:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "p.syx"
+    path.write_bytes(client.get(f"/api/preset/{key}.syx").content)
+    return path
+
+
 def test_the_page_and_its_files_come_from_the_app(studio):
     _, client = studio
     page = client.get("/")

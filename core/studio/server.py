@@ -3,8 +3,10 @@
 Endpoints (see docs/guide/studio.md): ``POST /api/match`` (multipart ``audio``; a JSON-lines response, one line per
 finished stage, then the result), ``GET /api/audio/{id}.wav``, ``GET /api/preset/{id}.syx`` (the synth's native
 preset file), ``GET /api/spectrogram/{id}.png``, ``GET /api/macro/{id}`` and ``POST /api/macro/{id}/render``
-(macro-knobs of a candidate), ``GET /api/map`` (a PCA projection of the training presets' latent codes) and
-``GET /api/store/{row}.wav``.
+(macro-knobs of any sound with a preset), ``GET /api/bank/{id}.syx`` (a match's top K as one bank file),
+``POST /api/preset`` (a preset file's voice as a sound), ``GET /api/map`` (a PCA projection of the training presets'
+latent codes, with their tags and sources), ``GET /api/store/{row}.wav``, ``POST /api/store/{row}`` (a training
+preset as a sound) and ``POST /api/path`` (a step of the latent path between two training presets).
 
 Serving safely: an upload is refused (413) past ``max_upload_bytes`` before it is all read, and (413) past
 ``max_seconds`` from its header before it is decoded; an unreadable or silent sound is refused (415, 422) with a
@@ -111,6 +113,8 @@ class Studio:
         self._semantic = False  # whether the knobs set tag axes of a flow_dis run (known once ranked)
         self._map: dict[str, Any] | None = None
         self._latents: dict[str, tuple[Any, str]] = {}
+        self.banks: dict[str, list[Preset]] = {}  # a match's candidates, by the bank id its result gives
+        self._row_latents: dict[tuple[int, bool], tuple[Any, str]] = {}
 
     # ------------------------------------------------------------------ bookkeeping
     def add(self, sound: Sound) -> str:
@@ -198,10 +202,14 @@ class Studio:
             key = self.add(Sound(clip, rate, preset=preset, name=preset.name))
             candidates.append({"id": key, "rank": k, "name": preset.name, "distance": float(candidate.distance),
                                "origin": getattr(candidate, "origin", "")})
+        bank = uuid.uuid4().hex
+        self.banks[bank] = list(presets)
+        while len(self.banks) > MAX_SOUNDS:
+            del self.banks[next(iter(self.banks))]
         return {"event": "result", "metric": metric, "target": {"id": target_id},
                 "stages": [{"stage": s, "distance": float(d), "renders": int(n), "seconds": float(t)}
                            for s, d, n, t in result.stages],
-                "candidates": candidates, "note": settings.note, "velocity": settings.velocity,
+                "candidates": candidates, "bank": {"id": bank, "count": len(candidates)}, "note": settings.note, "velocity": settings.velocity,
                 "seconds": float(result.info.get("seconds", 0.0))}
 
     # ------------------------------------------------------------------ files of a sound
@@ -228,6 +236,50 @@ class Studio:
         with tempfile.TemporaryDirectory(dir=self.uploads) as folder:
             path = write_presets([sound.preset], Path(folder) / f"preset{suffix}")
             return Path(path).read_bytes(), suffix
+
+    def bank_file(self, key: str) -> tuple[bytes, str] | None:
+        """A match's candidates, best first, as one file in the synth's native format (a 32-voice bank for Dexed)."""
+        from ..plugins import find_writer, write_presets
+
+        presets = self.banks.get(key) if _ID.match(key) else None
+        if not presets:
+            return None
+        suffix = find_writer(self.run.synth_id).suffixes[0]
+        with tempfile.TemporaryDirectory(dir=self.uploads) as folder:
+            path = write_presets(presets, Path(folder) / f"bank{suffix}")
+            return Path(path).read_bytes(), suffix
+
+    def preset_upload(self, path: Path, index: int) -> dict[str, Any]:
+        """Voice ``index`` of an uploaded preset file, rendered and kept as a sound with its preset.
+
+        Raises:
+            UploadError: Not a preset file of the run's synth (415), no voice ``index`` (400).
+        """
+        from ..plugins import parse_preset_file
+
+        try:
+            parsed = parse_preset_file(path, self.run.synth_id)
+        except PatchflowError as exc:
+            reason = str(exc).replace(str(path), "the upload").splitlines()[0] if str(exc) else type(exc).__name__
+            raise UploadError(415, f"not a {self.run.synth_id} preset file: {reason}") from None
+        presets = list(parsed.presets)
+        if not presets:
+            raise UploadError(422, "the preset file holds no voices")
+        if not 0 <= index < len(presets):
+            raise UploadError(400, f"no voice {index}: the file holds {len(presets)} (0 to {len(presets) - 1})")
+        preset = presets[index]
+        key = self.add(self._rendered(preset))
+        return {"id": key, "name": preset.name, "index": index, "voices": [p.name for p in presets]}
+
+    def _rendered(self, preset: Preset, *, preview: bool = False) -> Sound:
+        """``preset`` rendered with the run's settings, or as a 2 s preview (:data:`PREVIEW_SECONDS`)."""
+        settings = self.run.render_settings
+        if preview:
+            settings = replace(settings, total_seconds=PREVIEW_SECONDS,
+                               note_seconds=min(settings.note_seconds, PREVIEW_SECONDS * 0.75))
+        with self.render_lock, SynthPool(self.run.synth_id, 1) as synths:
+            audio = synths.render([preset], settings)[0]
+        return Sound(audio, settings.sample_rate, preset=preset, name=preset.name)
 
     # ------------------------------------------------------------------ macro-knobs
     def ranking(self) -> list[dict[str, Any]]:
@@ -293,12 +345,7 @@ class Studio:
         z = code
         params = params_from_latent(self.run, z.to(torch.float32), classify=how != INVERSE_FLOW)
         preset = presets_from_normalised(sound.preset, self.run.parameters, params, names=[sound.preset.name])[0]
-        settings = self.run.render_settings
-        preview = replace(settings, total_seconds=PREVIEW_SECONDS,
-                          note_seconds=min(settings.note_seconds, PREVIEW_SECONDS * 0.75))
-        with self.render_lock, SynthPool(self.run.synth_id, 1) as synths:
-            audio = synths.render([preset], preview)[0]
-        new = self.add(Sound(audio, preview.sample_rate, preset=preset, name=preset.name))
+        new = self.add(self._rendered(preset, preview=True))
         return {"id": new, "render_ms": (time.monotonic() - started) * 1000}
 
     # ------------------------------------------------------------------ the map
@@ -326,20 +373,66 @@ class Studio:
             _, singular, vt = np.linalg.svd(centred, full_matrices=False)
             xy = centred @ vt[:2].T if len(vt) >= 2 else np.c_[centred[:, :1], np.zeros(len(z))]
             explained = (singular[:2] ** 2 / max(float(np.sum(singular ** 2)), 1e-12)).tolist()
-            names = store.names
+            names, sources = store.names, store.sources
+            pairs = list(store.tag_pairs)
+            tags = (np.asarray(store.array("tags").get_orthogonal_selection((rows, slice(None))), dtype=int)
+                    if pairs else np.zeros((len(rows), 0), dtype=int))
             self._map = {"projection": "PCA of the latent codes", "explained_variance": explained,
-                         "points": [{"row": int(r), "name": names[int(r)], "x": float(x), "y": float(y)}
-                                    for r, (x, y) in zip(rows, xy)]}
+                         "tag_pairs": pairs,
+                         "points": [{"row": int(r), "name": names[int(r)], "x": float(x), "y": float(y),
+                                     **_source_of(sources[int(r)]), "tags": t.tolist()}
+                                    for r, (x, y), t in zip(rows, xy, tags)]}
         return self._map
 
-    def store_sound(self, row: int) -> Sound:
+    def store_preset(self, row: int) -> Preset:
         store = self.store
         if store is None or not 0 <= row < len(store):
             raise UploadError(404, f"no preset {row} in the training store")
         preset = store.preset(row)
-        with self.render_lock, SynthPool(self.run.synth_id, 1) as synths:
-            audio = synths.render([preset], self.run.render_settings)[0]
-        return Sound(audio, self.run.render_settings.sample_rate, preset=preset, name=preset.name)
+        # the store's base preset carries its own voice's raw name bytes: the row's preset goes by the row's name
+        return preset.model_copy(update={"extra": {k: v for k, v in preset.extra.items() if k != "raw_name"}})
+
+    def keep_store_sound(self, row: int) -> dict[str, Any]:
+        """A training preset rendered and kept as a sound with its preset (for its macro-knobs and its file)."""
+        sound = self.store_sound(row)
+        return {"id": self.add(sound), "name": sound.name, "row": row}
+
+    def _row_latent(self, row: int, use_inverse: bool) -> tuple[Any, str]:
+        from ..runtime.inference import latent_of_preset
+
+        if (row, use_inverse) not in self._row_latents:
+            self._row_latents[(row, use_inverse)] = latent_of_preset(self.run, self.store_preset(row),
+                                                                     use_inverse=use_inverse)
+        return self._row_latents[(row, use_inverse)]
+
+    def path_step(self, a: int, b: int, t: float) -> dict[str, Any]:
+        """A 2 s preview of the step ``t`` on the straight latent path from training preset ``a`` to ``b``, as
+        :func:`patchflow.apps.explore.interpolate` walks it (both codes from the encoder when only one inverse
+        works; the parameters that are not learned from ``a``)."""
+        import torch
+
+        from ..runtime.inference import INVERSE_FLOW, params_from_latent
+
+        started = time.monotonic()
+        preset_a, _ = self.store_preset(a), self.store_preset(b)
+        (za, how), (zb, how_b) = self._row_latent(a, True), self._row_latent(b, True)
+        if how != how_b:
+            (za, how), (zb, _) = self._row_latent(a, False), self._row_latent(b, False)
+        params = params_from_latent(self.run, ((1 - t) * za + t * zb).to(torch.float32), classify=how != INVERSE_FLOW)
+        name = f"PATH {round(100 * t)}%"
+        preset = presets_from_normalised(preset_a, self.run.parameters, params, names=[name])[0]
+        key = self.add(self._rendered(preset, preview=True))
+        return {"id": key, "a": a, "b": b, "t": t, "encoded_by": how, "render_ms": (time.monotonic() - started) * 1000}
+
+    def store_sound(self, row: int) -> Sound:
+        return self._rendered(self.store_preset(row))
+
+
+def _source_of(source: str) -> dict[str, str]:
+    """The folder and the file a store row was read from (``file#index``), by name only."""
+    file = source.rsplit("#", 1)[0].replace("\\", "/")
+    parts = [p for p in file.split("/") if p]
+    return {"folder": parts[-2] if len(parts) > 1 else "", "file": parts[-1] if parts else ""}
 
 
 def _error(status: int, reason: str) -> Any:
@@ -371,7 +464,7 @@ def create_app(studio: Studio) -> Any:
                              "has_latent": bool(run.model.has_latent), "budget": studio.budget, "top": studio.top,
                              "max_upload_bytes": studio.max_upload_bytes, "max_seconds": studio.max_seconds})
 
-    async def receive_upload(request: Request) -> Path:
+    async def receive_upload(request: Request, field: str = "audio", suffix: str = ".upload") -> Path:
         """The uploaded file's body, saved under a name of the server's own; size checked while reading."""
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > studio.max_upload_bytes + 64 * 1024:
@@ -389,16 +482,16 @@ def create_app(studio: Studio) -> Any:
 
         kind, options = parse_options_header(request.headers.get("content-type", ""))
         if kind != b"multipart/form-data" or b"boundary" not in options:
-            raise UploadError(400, "send the sound as multipart/form-data, field 'audio'")
-        data = _multipart_field(bytes(body), options[b"boundary"], b"audio")
+            raise UploadError(400, f"send the file as multipart/form-data, field '{field}'")
+        data = _multipart_field(bytes(body), options[b"boundary"], field.encode())
         if data is None:
-            raise UploadError(400, "no file in the form field 'audio'")
+            raise UploadError(400, f"no file in the form field '{field}'")
         if len(data) > studio.max_upload_bytes:
             raise UploadError(413, f"the file is {len(data) / 1e6:.1f} MB; the studio takes up to "
                                    f"{studio.max_upload_bytes / 1e6:.0f} MB")
         if not data:
             raise UploadError(422, "the file is empty")
-        path = studio.uploads / f"{uuid.uuid4().hex}.upload"
+        path = studio.uploads / f"{uuid.uuid4().hex}{suffix}"
         path.write_bytes(data)
         return path
 
@@ -486,6 +579,55 @@ def create_app(studio: Studio) -> Any:
         except UploadError as exc:
             return _error(exc.status, exc.reason)
 
+    async def bank(request: Request) -> Response:
+        found = await anyio.to_thread.run_sync(studio.bank_file, request.path_params["key"])
+        if found is None:
+            return _error(404, "no such bank")
+        data, suffix = found
+        if suffix != "." + request.path_params["suffix"]:
+            return _error(404, f"{studio.run.synth_id} presets are {suffix} files")
+        return Response(data, media_type="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="match-bank{suffix}"'})
+
+    async def preset_upload(request: Request) -> Response:
+        index = request.query_params.get("index", "0")
+        if not index.isdigit():
+            return _error(400, "index is the voice's number in the file, from 0")
+        try:
+            from ..plugins import find_writer
+
+            path = await receive_upload(request, "preset", find_writer(studio.run.synth_id).suffixes[0])
+            try:
+                return JSONResponse(await anyio.to_thread.run_sync(studio.preset_upload, path, int(index)))
+            finally:
+                path.unlink(missing_ok=True)
+        except UploadError as exc:
+            return _error(exc.status, exc.reason)
+
+    async def keep_store(request: Request) -> Response:
+        try:
+            return JSONResponse(await anyio.to_thread.run_sync(studio.keep_store_sound,
+                                                               int(request.path_params["row"])))
+        except UploadError as exc:
+            return _error(exc.status, exc.reason)
+
+    async def path_step(request: Request) -> Response:
+        if not studio.run.model.has_latent:
+            return _error(409, f"{type(studio.run.model).__name__} has no latent space: no latent path")
+        try:
+            body = await request.json()
+            a, b, t = body["a"], body["b"], float(body["t"])
+            if not all(isinstance(x, int) and not isinstance(x, bool) for x in (a, b)):
+                raise TypeError
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return _error(400, 'send {"a": ROW, "b": ROW, "t": 0..1}')
+        if not (np.isfinite(t) and 0 <= t <= 1):
+            return _error(400, "t is within 0 (preset a) and 1 (preset b)")
+        try:
+            return JSONResponse(await anyio.to_thread.run_sync(studio.path_step, a, b, t))
+        except UploadError as exc:
+            return _error(exc.status, exc.reason)
+
     async def preset_map(request: Request) -> Response:
         return JSONResponse(await anyio.to_thread.run_sync(studio.preset_map))
 
@@ -514,6 +656,10 @@ def create_app(studio: Studio) -> Any:
         Route("/api/macro/{key}/render", macro_render, methods=["POST"]),
         Route("/api/map", preset_map),
         Route("/api/store/{row:int}.wav", store_audio),
+        Route("/api/store/{row:int}", keep_store, methods=["POST"]),
+        Route("/api/bank/{key}.{suffix}", bank),
+        Route("/api/preset", preset_upload, methods=["POST"]),
+        Route("/api/path", path_step, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
