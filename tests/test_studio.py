@@ -1,7 +1,8 @@
 """patchflow studio on a tiny run of the small real Dexed store: every endpoint of the API through the ASGI test
 client, the serving rules (size, duration, unreadable and silent uploads, ids that are not paths, the upload folder,
-matches one at a time), the command, and the page in a real headless Chromium (match, play, download, macro-knobs,
-the map), with screenshots under docs/_build/screenshots/."""
+matches one at a time), the command, and the page in a real headless Chromium (match, play, download a voice and the
+bank, macro-knobs of a candidate, of a preset file and of a map point, the map's colours, the latent path, a recording
+from Chromium's fake microphone), with screenshots under docs/_build/screenshots/."""
 
 from __future__ import annotations
 
@@ -395,7 +396,9 @@ def browser():
             pytest.fail(missing)
         pytest.skip(missing)
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        # the fake microphone (a beeping tone, granted without asking) is for the recording test
+        chromium = playwright.chromium.launch(executable_path=executable, args=[
+            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
         try:
             yield chromium
         finally:
@@ -458,6 +461,14 @@ def test_the_page_matches_plays_downloads_and_turns_knobs(browser, served, sound
     assert saved.suffix == ".syx"
     parsed = parse_preset_file(saved, "dexed")
     assert len(parsed.presets) == 1
+    with page.expect_download() as download_info:
+        page.locator("#bank a[download]").click()
+    bank = tmp_path / "bank.syx"
+    download_info.value.save_as(bank)
+    names = [p.name.strip() for p in parse_preset_file(bank, "dexed").presets]
+    assert len(names) == 32 and names[:3] == page.evaluate(
+        "[...document.querySelectorAll('#results .card:not(.target) h3')].map(h => h.textContent)"
+        ".map(t => t.replace(/^#\\d+ /, '').replace(/ \\(.*$/, ''))")
 
     page.locator("#results button", has_text="macro-knobs").first.click()
     page.wait_for_selector("#macro-knobs input[type=range]", timeout=120_000)
@@ -467,6 +478,20 @@ def test_the_page_matches_plays_downloads_and_turns_knobs(browser, served, sound
     macro_ms = float(page.evaluate("document.body.dataset.macroMs"))
     assert page.evaluate("document.getElementById('macro-audio').duration") > 1.9
     page.screenshot(path=str(SCREENSHOTS / "studio-macro.png"), full_page=True)
+    with page.expect_download() as download_info:  # the moved preset
+        page.locator("#macro-download").click()
+    download_info.value.save_as(tmp_path / "moved.syx")
+    assert len(parse_preset_file(tmp_path / "moved.syx", "dexed").presets) == 1
+    assert page.get_attribute("#macro-download", "href") == page.evaluate(
+        "document.getElementById('macro-audio').src").replace(url, "").replace("/audio/", "/preset/").replace(
+        ".wav", ".syx")
+
+    # the knobs of a voice of a preset file: the bank just downloaded, its second voice
+    page.fill("#preset-index", "1")
+    page.set_input_files("#preset-file", str(bank))
+    page.wait_for_function(f"document.getElementById('macro-status').textContent.includes({names[1]!r}) && "
+                           "document.getElementById('macro-status').textContent.includes('ranked')", timeout=30_000)
+    assert page.locator("#macro-knobs input[type=range]").count() > 0
 
     page.locator("nav button[data-panel=explore]").click()
     page.wait_for_function("document.getElementById('explore-status').textContent.includes('PCA,')",
@@ -478,8 +503,50 @@ def test_the_page_matches_plays_downloads_and_turns_knobs(browser, served, sound
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.wait_for_function("document.getElementById('explore-audio').readyState >= 1", timeout=30_000)
     assert page.evaluate("document.getElementById('explore-audio').duration") > 3.9
+
+    page.select_option("#map-colour", "folder")
+    assert page.locator("#map-legend .swatch").count() > 1
+    assert page.evaluate("new Set(points.map(p => colourOf(p))).size") > 1
+    # A is the point just clicked; B the point furthest from it
+    far = page.evaluate("points.indexOf(points.reduce((f, p) => (p.x - points[0].x) ** 2 + (p.y - points[0].y) ** 2"
+                        " > (f.x - points[0].x) ** 2 + (f.y - points[0].y) ** 2 ? p : f))")
+    x, y = page.evaluate(f"place(points[{far}], document.getElementById('map'))")
+    box = page.locator("#map").bounding_box()  # the page may have scrolled
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    chosen = page.evaluate("ends.map(p => place(p, document.getElementById('map')))")
+    assert len(chosen) == 2 and abs(chosen[1][0] - x) + abs(chosen[1][1] - y) < 2  # B: the point under the click
+    assert page.is_enabled("#path-t")
+    page.locator("#path-t").evaluate("s => { s.value = '0.5'; s.dispatchEvent(new Event('change')); }")
+    page.wait_for_selector("body[data-path-ms]", timeout=30_000)
+    assert page.evaluate("document.getElementById('path-audio').duration") > 1.9
     page.screenshot(path=str(SCREENSHOTS / "studio-explore.png"), full_page=True)
+    step = page.evaluate("document.body.dataset.pathId")
+    assert state.get(step) is not None and state.get(step).name == "PATH 50%"
+
+    page.click("#map-macro")  # the knobs of the last preset clicked (B)
+    page.wait_for_function("document.getElementById('macro-status').textContent.includes('store preset')",
+                           timeout=30_000)
     page.close()
     assert not errors, errors
     assert not outside, f"the page loaded from other hosts: {outside}"
     print(f"studio in the browser: match {match_seconds:.1f} s; macro release to playable {macro_ms:.0f} ms")
+
+
+def test_the_page_records_the_microphone_and_matches_it(browser, served):
+    """Chromium's fake microphone (a beeping tone): recording for about 1.5 s uploads a WAV that is matched."""
+    url, _ = served
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/")
+    page.wait_for_selector("#info:not(:empty)")
+    page.click("#record")
+    page.wait_for_function("document.getElementById('match-status').textContent.startsWith('recording')")
+    page.wait_for_timeout(1500)
+    page.click("#record")
+    page.wait_for_selector("body[data-matched]", timeout=120_000)
+    assert float(page.evaluate("document.body.dataset.recorded")) > 1.0
+    assert page.locator("#results audio").count() == 4
+    assert "error" not in (page.get_attribute("#match-status", "class") or "")
+    page.close()
+    assert not errors, errors
