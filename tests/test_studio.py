@@ -427,7 +427,7 @@ def served(run):
     assert not state.uploads.exists()
 
 
-def test_the_page_matches_plays_downloads_and_turns_knobs(browser, served, sound, tmp_path):
+def test_the_page_matches_plays_downloads_and_turns_knobs(browser, served, sound, tmp_path, tagged_dexed_store):
     url, state = served
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     outside: list[str] = []
@@ -493,6 +493,9 @@ def test_the_page_matches_plays_downloads_and_turns_knobs(browser, served, sound
                            "document.getElementById('macro-status').textContent.includes('ranked')", timeout=30_000)
     assert page.locator("#macro-knobs input[type=range]").count() > 0
 
+    from patchflow.data.store import open_store
+
+    state._store, state._map = open_store(tagged_dexed_store), None  # the same presets, with a Bright/Dark pair
     page.locator("nav button[data-panel=explore]").click()
     page.wait_for_function("document.getElementById('explore-status').textContent.includes('PCA,')",
                            timeout=60_000)
@@ -504,6 +507,9 @@ def test_the_page_matches_plays_downloads_and_turns_knobs(browser, served, sound
     page.wait_for_function("document.getElementById('explore-audio').readyState >= 1", timeout=30_000)
     assert page.evaluate("document.getElementById('explore-audio').duration") > 3.9
 
+    page.select_option("#map-colour", "tag:0")
+    assert page.locator("#map-legend .swatch").all_text_contents() == ["Bright", "Dark", "unknown"]
+    assert page.evaluate("new Set(points.map(p => colourOf(p))).size") == 3
     page.select_option("#map-colour", "folder")
     assert page.locator("#map-legend .swatch").count() > 1
     assert page.evaluate("new Set(points.map(p => colourOf(p))).size") > 1

@@ -10,7 +10,8 @@ preset as a sound) and ``POST /api/path`` (a step of the latent path between two
 
 Serving safely: an upload is refused (413) past ``max_upload_bytes`` before it is all read, and (413) past
 ``max_seconds`` from its header before it is decoded; an unreadable or silent sound is refused (415, 422) with a
-one-line reason. Uploads get names of the server's own in a temporary folder, removed by :meth:`Studio.close` (the
+one-line reason; so is a preset file no parser of the run's synth reads (415), or a voice it does not hold (400).
+Uploads get names of the server's own in a temporary folder, removed by :meth:`Studio.close` (the
 app's shutdown). Matches run one at a time (a lock); each gets its own result ids.
 """
 
