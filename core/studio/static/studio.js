@@ -150,7 +150,7 @@ async function toggleRecord() {
     const samples = new Float32Array(e.inputBuffer.getChannelData(0));
     chunks.push(samples);
     kept += samples.length;
-    if (kept >= limit) recording.stop();
+    if (kept >= limit && recording) recording.stop();
   };
   source.connect(tap);
   tap.connect(context.destination);
