@@ -82,6 +82,18 @@ def test_rows_rerender_exactly_from_their_presets(small_dexed_store) -> None:
                 assert preset.values[name] == store.base_preset.values[name]
 
 
+
+def test_a_rows_preset_file_carries_the_rows_name(small_dexed_store, tmp_path: Path) -> None:
+    """Not the base preset's: its raw name bytes, kept for round trips, are not the row's."""
+    from patchflow.plugins import parse_preset_file, write_presets
+
+    store = small_dexed_store
+    row = next(i for i in range(len(store)) if store.names[i] != store.base_preset.name)
+    write_presets([store.preset(row)], tmp_path / "row.syx")
+    (parsed,) = parse_preset_file(tmp_path / "row.syx").presets
+    assert parsed.name == store.names[row].strip()[:10]
+
+
 def test_loader_batches_are_normalised_deterministic_and_shard(small_dexed_store) -> None:
     store = small_dexed_store
     loader = make_loader(store, "train", 32, shuffle=True, seed=3)

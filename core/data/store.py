@@ -313,8 +313,10 @@ class PresetStore(Dataset):
         i = self._row(index)
         native = np.asarray(self._group["native"][i], dtype=np.float64)
         source = self.sources[i]
+        # the base's raw name bytes (kept by some formats for round trips) would name the row after the base
+        extra = {k: v for k, v in self.base_preset.extra.items() if k != "raw_name"}
         return self.base_preset.with_values(self.parameters, native, name=self.names[i],
-                                            extra={**self.base_preset.extra, "store_source": source})
+                                            extra={**extra, "store_source": source})
 
     def info(self) -> dict[str, Any]:
         """Everything ``patchflow dataset info`` prints, as a dictionary."""

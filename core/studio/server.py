@@ -389,9 +389,7 @@ class Studio:
         store = self.store
         if store is None or not 0 <= row < len(store):
             raise UploadError(404, f"no preset {row} in the training store")
-        preset = store.preset(row)
-        # the store's base preset carries its own voice's raw name bytes: the row's preset goes by the row's name
-        return preset.model_copy(update={"extra": {k: v for k, v in preset.extra.items() if k != "raw_name"}})
+        return store.preset(row)
 
     def keep_store_sound(self, row: int) -> dict[str, Any]:
         """A training preset rendered and kept as a sound with its preset (for its macro-knobs and its file)."""
