@@ -155,7 +155,7 @@ def test_size_and_duration_limits(run, sound):
 
 
 def test_concurrent_matches_queue_and_each_gets_its_own_result(run, sound):
-    state = Studio(run, budget=0.3, top=2, workers=1)
+    state = Studio(run, budget=0.1, top=2, workers=1)
     inside, most = [0], [0]
     original = state.match
 
@@ -177,12 +177,12 @@ def test_concurrent_matches_queue_and_each_gets_its_own_result(run, sound):
     server.match_sound, before = tracked, server.match_sound
     try:
         with TestClient(create_app(state)) as client:
-            results: list = [None, None]
+            results: list = [None] * 8
 
             def go(k: int) -> None:
                 results[k] = _lines(_match(client, sound))[-1]
 
-            threads = [threading.Thread(target=go, args=(k,)) for k in range(2)]
+            threads = [threading.Thread(target=go, args=(k,)) for k in range(8)]  # eight at once
             for t in threads:
                 t.start()
             for t in threads:
@@ -425,6 +425,38 @@ def served(run):
     server.should_exit = True
     thread.join(20)
     assert not state.uploads.exists()
+
+
+def test_a_client_that_goes_away_frees_its_queued_match(served, sound, monkeypatch):
+    """A match waits for the one before it; when its client disconnects meanwhile, it never runs."""
+    import httpx
+
+    import patchflow.studio.server as server
+
+    url, state = served
+    calls: list[int] = []
+    real = server.match_sound
+
+    def tracked(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(server, "match_sound", tracked)
+    files = {"audio": ("sound.wav", sound, "audio/wav")}
+    first: list = []
+    with httpx.Client(timeout=120) as a, httpx.Client(timeout=120) as b:
+        running = threading.Thread(target=lambda: first.append(a.post(f"{url}/api/match", files=files)))
+        running.start()
+        deadline = time.monotonic() + 60
+        while not calls and time.monotonic() < deadline:  # the first match holds the studio
+            time.sleep(0.02)
+        assert calls, "the first match did not start"
+        with b.stream("POST", f"{url}/api/match", files=files) as queued:
+            assert queued.status_code == 200  # the response has begun: the second match is queued
+        running.join(120)  # ... and its client has gone away
+    assert first and first[0].status_code == 200 and '"event": "result"' in first[0].text
+    time.sleep(1.0)  # the queued match's turn comes and goes
+    assert len(calls) == 1, "the abandoned match ran"
 
 
 def test_the_page_matches_plays_downloads_and_turns_knobs(browser, served, sound, tmp_path, tagged_dexed_store):

@@ -52,6 +52,10 @@ PREVIEW_SECONDS = 2.0
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
+class MatchCancelled(Exception):
+    """The client of a running match has gone away (raised from its stage callback to stop the work)."""
+
+
 class UploadError(PatchflowError):
     """An upload the studio refuses; ``status`` is the HTTP status to answer with."""
 
@@ -175,26 +179,43 @@ class Studio:
             reason = str(exc).replace(f"{path}: ", "").replace(str(path), "the upload").splitlines()[0]
             raise UploadError(422, reason) from None
 
-    def match(self, target: np.ndarray, on_stage: Any = None) -> dict[str, Any]:
-        """Match ``target`` (one at a time: later calls wait), keep the target and the candidates, return JSON."""
+    def match(self, target: np.ndarray, on_stage: Any = None,
+              cancelled: threading.Event | None = None) -> dict[str, Any]:
+        """Match ``target`` (one at a time: later calls wait), keep the target and the candidates, return JSON.
+
+        ``cancelled`` (set when the client has gone away) frees the work: a match still waiting for its turn does
+        not start, and a running one stops after its current stage; either returns ``{"event": "cancelled"}``.
+        """
+        cancelled = cancelled or threading.Event()
 
         class Stages(Progress):
             def message(self, text: str) -> None:
+                if cancelled.is_set():
+                    raise MatchCancelled
                 if on_stage is not None:
                     on_stage({"event": "stage", "text": text})
 
         with self.match_lock:
-            store = self.store
-            result = match_sound(self.run, target, base_preset=self.base_preset(), store=store,
-                                 budget_seconds=self.budget, neighbours=8 if store is not None else 0,
-                                 top=max(3, self.top), workers=self.workers, progress=Stages())
-            settings = getattr(result, "settings", None) or self.run.render_settings
-            base = getattr(result, "base_preset", None) or self.base_preset()
-            chosen = result.candidates[:self.top]
-            presets = presets_from_normalised(base, self.run.parameters, np.array([c.params for c in chosen]),
-                                              names=[f"MATCH {k + 1}" for k in range(len(chosen))])
-            with SynthPool(self.run.synth_id, self.workers) as synths:
-                audio = synths.render(presets, settings)
+            if cancelled.is_set():
+                return {"event": "cancelled"}
+            try:
+                return self._match(target, Stages())
+            except MatchCancelled:
+                return {"event": "cancelled"}
+
+    def _match(self, target: np.ndarray, stages: Progress) -> dict[str, Any]:
+        """The work of :meth:`match`, under its lock."""
+        store = self.store
+        result = match_sound(self.run, target, base_preset=self.base_preset(), store=store,
+                             budget_seconds=self.budget, neighbours=8 if store is not None else 0,
+                             top=max(3, self.top), workers=self.workers, progress=stages)
+        settings = getattr(result, "settings", None) or self.run.render_settings
+        base = getattr(result, "base_preset", None) or self.base_preset()
+        chosen = result.candidates[:self.top]
+        presets = presets_from_normalised(base, self.run.parameters, np.array([c.params for c in chosen]),
+                                          names=[f"MATCH {k + 1}" for k in range(len(chosen))])
+        with SynthPool(self.run.synth_id, self.workers) as synths:
+            audio = synths.render(presets, settings)
         rate = settings.sample_rate
         metric = result.info.get("metric", "sc")
         target_id = self.add(Sound(np.asarray(result.target, dtype=np.float32), rate, name="target"))
@@ -210,8 +231,8 @@ class Studio:
         return {"event": "result", "metric": metric, "target": {"id": target_id},
                 "stages": [{"stage": s, "distance": float(d), "renders": int(n), "seconds": float(t)}
                            for s, d, n, t in result.stages],
-                "candidates": candidates, "bank": {"id": bank, "count": len(candidates)}, "note": settings.note, "velocity": settings.velocity,
-                "seconds": float(result.info.get("seconds", 0.0))}
+                "candidates": candidates, "bank": {"id": bank, "count": len(candidates)}, "note": settings.note,
+                "velocity": settings.velocity, "seconds": float(result.info.get("seconds", 0.0))}
 
     # ------------------------------------------------------------------ files of a sound
     def spectrogram(self, sound: Sound) -> bytes:
@@ -504,10 +525,11 @@ def create_app(studio: Studio) -> Any:
         except UploadError as exc:
             return _error(exc.status, exc.reason)
         lines: queue.Queue = queue.Queue()
+        gone = threading.Event()
 
         def work() -> None:
             try:
-                lines.put(studio.match(target, lines.put))
+                lines.put(studio.match(target, lines.put, cancelled=gone))
             except Exception as exc:  # noqa: BLE001 - the response has begun: the error is its last line
                 lines.put({"event": "error", "error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__})
             finally:
@@ -515,12 +537,24 @@ def create_app(studio: Studio) -> Any:
 
         threading.Thread(target=work, daemon=True).start()
 
+        def next_line() -> Any:
+            try:
+                return lines.get(timeout=0.25)
+            except queue.Empty:
+                return queue.Empty
+
         async def stream():
-            while True:
-                item = await anyio.to_thread.run_sync(lines.get)
-                if item is None:
-                    return
-                yield json.dumps(item) + "\n"
+            try:
+                while True:
+                    # short waits, so that a disconnect (which cancels this generator) is noticed while queued
+                    item = await anyio.to_thread.run_sync(next_line)
+                    if item is queue.Empty:
+                        continue
+                    if item is None:
+                        return
+                    yield json.dumps(item) + "\n"
+            finally:
+                gone.set()  # finished or abandoned: a match still queued or running for this client stops
 
         return StreamingResponse(stream(), media_type="application/x-ndjson")
 
