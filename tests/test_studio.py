@@ -588,3 +588,25 @@ def test_the_page_records_the_microphone_and_matches_it(browser, served):
     assert "error" not in (page.get_attribute("#match-status", "class") or "")
     page.close()
     assert not errors, errors
+
+
+def test_the_pretrained_matcher_serves_every_panel_without_a_store(sound):
+    """``patchflow studio`` with the shipped Dexed bundle (no store): matches retrieve from its index, the map
+    shows the index's voices, and a map point plays and gets macro-knobs."""
+    from patchflow.registries import matchers
+
+    bundle = load_run(matchers()["dexed"].path)
+    state = Studio(bundle, budget=0.2, top=2, workers=1)
+    assert state.store is None and state.index is not None
+    with TestClient(create_app(state)) as client:
+        result = _lines(_match(client, sound))[-1]
+        assert result["event"] == "result" and any(s["stage"] == "+ retrieval" for s in result["stages"])
+        shown = client.get("/api/map").json()
+        assert len(shown["points"]) == 2000 and "index" in shown["projection"]
+        point = shown["points"][7]
+        assert point["name"] == state.index.names[point["row"]] and point["file"]
+        audio, rate = soundfile.read(io.BytesIO(client.get(f"/api/store/{point['row']}.wav").content))
+        assert rate == bundle.render_settings.sample_rate and np.max(np.abs(audio)) > 0
+        kept = client.post(f"/api/store/{point['row']}").json()
+        assert kept["name"] == point["name"] and client.get(f"/api/macro/{kept['id']}").status_code == 200
+        assert client.post("/api/store/999999").status_code == 404

@@ -114,6 +114,7 @@ class Studio:
         self.match_lock = threading.Lock()
         self.render_lock = threading.Lock()
         self._store: Any = None
+        self._index: Any = None
         self._ranking: list[dict[str, Any]] | None = None
         self._semantic = False  # whether the knobs set tag axes of a flow_dis run (known once ranked)
         self._map: dict[str, Any] | None = None
@@ -145,6 +146,21 @@ class Studio:
         if self._store is None and self.run.store_path and Path(self.run.store_path).exists():
             self._store = open_store(self.run.store_path)
         return self._store
+
+    @property
+    def index(self) -> Any:
+        """The run's retrieval index (``index.npz``, as a pretrained matcher ships it), or ``None``: the studio
+        retrieves from it and maps its voices when the run's store is not at hand."""
+        from ..runtime.index import load_index
+
+        if self._index is None and self.run.index_path.exists():
+            index = load_index(self.run.index_path)
+            features = self.run.feature_settings
+            index.check_fits(self.run.synth_id, self.run.parameters, features.to_json(),
+                             (features.n_mels, features.frames(self.run.render_settings.num_samples)),
+                             what=str(self.run.run_dir))
+            self._index = index
+        return self._index
 
     def base_preset(self) -> Preset:
         from ..plugins import get_synth
@@ -205,9 +221,11 @@ class Studio:
 
     def _match(self, target: np.ndarray, stages: Progress) -> dict[str, Any]:
         """The work of :meth:`match`, under its lock."""
-        store = self.store
-        result = match_sound(self.run, target, base_preset=self.base_preset(), store=store,
-                             budget_seconds=self.budget, neighbours=8 if store is not None else 0,
+        # retrieval as `patchflow match` does it: from the run's index when it has one, else from its store
+        index = self.index
+        store = self.store if index is None else None
+        result = match_sound(self.run, target, base_preset=self.base_preset(), store=store, index=index,
+                             budget_seconds=self.budget, neighbours=8 if store is not None or index else 0,
                              top=max(3, self.top), workers=self.workers, progress=stages)
         settings = getattr(result, "settings", None) or self.run.render_settings
         base = getattr(result, "base_preset", None) or self.base_preset()
@@ -380,9 +398,11 @@ class Studio:
 
         if self._map is None:
             store = self.store
-            if store is None or not self.run.model.has_latent:
-                self._map = {"points": [], "reason": "no training store" if store is None else
-                             "the model has no latent space"}
+            if not self.run.model.has_latent:
+                self._map = {"points": [], "reason": "the model has no latent space"}
+                return self._map
+            if store is None:
+                self._map = self._index_map(limit)
                 return self._map
             rows = np.asarray(store.split_indices("train"))[:limit]
             mel = np.asarray(store.mel.get_orthogonal_selection((rows, slice(None), slice(None))), dtype=np.float32)
@@ -390,11 +410,7 @@ class Studio:
             model.eval()
             with torch.no_grad():
                 z = torch.cat([model.encode(normalised_mel(self.run, mel[i:i + 64])) for i in range(0, len(mel), 64)])
-            z = z.cpu().double().numpy()
-            centred = z - z.mean(axis=0)
-            _, singular, vt = np.linalg.svd(centred, full_matrices=False)
-            xy = centred @ vt[:2].T if len(vt) >= 2 else np.c_[centred[:, :1], np.zeros(len(z))]
-            explained = (singular[:2] ** 2 / max(float(np.sum(singular ** 2)), 1e-12)).tolist()
+            xy, explained = _plane(z.cpu().double().numpy())
             names, sources = store.names, store.sources
             pairs = list(store.tag_pairs)
             tags = (np.asarray(store.array("tags").get_orthogonal_selection((rows, slice(None))), dtype=int)
@@ -406,8 +422,39 @@ class Studio:
                                     for r, (x, y), t in zip(rows, xy, tags)]}
         return self._map
 
+    def _index_map(self, limit: int) -> dict[str, Any]:
+        """The map without the store: the index's voices (evenly spaced, at most ``limit``), their log-mels rebuilt
+        from the index's principal components and encoded, the codes' first two principal components."""
+        import torch
+
+        index = self.index
+        if index is None:
+            return {"points": [], "reason": "no training store and no retrieval index"}
+        rows = np.unique(np.linspace(0, len(index) - 1, min(limit, len(index))).round().astype(int))
+        shape = tuple(index.meta["mel_shape"])
+        model = self.run.model
+        model.eval()
+        codes = []
+        with torch.no_grad():
+            for i in range(0, len(rows), 64):
+                chunk = rows[i:i + 64]
+                mel = (index.embedding[chunk].astype(np.float32) @ index.components.astype(np.float32)
+                       + index.mean).reshape(len(chunk), *shape)  # already normalised with the store's statistics
+                codes.append(model.encode(torch.as_tensor(mel, dtype=torch.float32)))
+        xy, explained = _plane(torch.cat(codes).cpu().double().numpy())
+        return {"projection": f"PCA of the latent codes of the index's voices (their log-mels rebuilt from its "
+                              f"{index.dims} principal components)", "explained_variance": explained,
+                "tag_pairs": [],
+                "points": [{"row": int(r), "name": index.names[int(r)], "x": float(x), "y": float(y),
+                            **_source_of(index.sources[int(r)]), "tags": []} for r, (x, y) in zip(rows, xy)]}
+
     def store_preset(self, row: int) -> Preset:
         store = self.store
+        if store is None and self.index is not None:  # the map's rows are the index's voices
+            if not 0 <= row < len(self.index):
+                raise UploadError(404, f"no voice {row} in the retrieval index")
+            return presets_from_normalised(self.base_preset(), self.run.parameters, self.index.params[row][None],
+                                           names=[self.index.names[row]])[0]
         if store is None or not 0 <= row < len(store):
             raise UploadError(404, f"no preset {row} in the training store")
         return store.preset(row)
@@ -446,6 +493,14 @@ class Studio:
 
     def store_sound(self, row: int) -> Sound:
         return self._rendered(self.store_preset(row))
+
+
+def _plane(z: np.ndarray) -> tuple[np.ndarray, list[float]]:
+    """Codes ``(N, D)`` on their first two principal components, and the share of variance each explains."""
+    centred = z - z.mean(axis=0)
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+    xy = centred @ vt[:2].T if len(vt) >= 2 else np.c_[centred[:, :1], np.zeros(len(z))]
+    return xy, (singular[:2] ** 2 / max(float(np.sum(singular ** 2)), 1e-12)).tolist()
 
 
 def _source_of(source: str) -> dict[str, str]:
