@@ -27,12 +27,13 @@ runner = CliRunner()
 HELP_ENV = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
 
 #: Commands that make one named thing (a store, a run, a WAV, a preset file): --out/-o is required.
-MAKERS = ("train", "dataset build", "dataset import-audio", "dataset export-audio", "render", "presets convert")
+MAKERS = ("train", "dataset build", "dataset import-audio", "dataset export-audio", "render", "presets convert",
+          "translate train")
 #: Commands that write a folder of results: --out/-o defaults to a folder of the working directory.
 RESULTS = {"evaluate": "report", "match": "match", "macro": "macros", "explore": "exploration",
-           "interpolate": "interpolation", "export": "export"}
+           "interpolate": "interpolation", "export": "export", "translate apply": "translated"}
 #: Commands that draw progress bars.
-WITH_BARS = ("dataset build", "train", "evaluate", "match")
+WITH_BARS = ("dataset build", "train", "evaluate", "match", "translate train")
 #: Commands that print what they found: each has --json.
 WITH_JSON = ("synths", "plugins", "models", "dataset info", "evaluate", "match")
 

@@ -19,8 +19,8 @@ from ..errors import PatchflowError
 
 #: The order of ``patchflow --help``: the data path from a synth to a preset, then the tools around it. Commands
 #: not listed (a plugin's) follow in the order they were added.
-COMMAND_ORDER = ("synths", "presets", "render", "dataset", "train", "evaluate", "match", "macro", "explore",
-                 "interpolate", "export", "plugins", "models", "new-adapter")
+COMMAND_ORDER = ("synths", "presets", "render", "dataset", "train", "evaluate", "match", "translate", "macro",
+                 "explore", "interpolate", "export", "plugins", "models", "new-adapter")
 
 _DOUBLE_BACKQUOTES = re.compile(r"``([^`]+)``")
 

@@ -1,0 +1,237 @@
+"""Training of the UNIT translation model (:mod:`patchflow.models.unit`) on two stores without paired data.
+
+Domain A is a store of recordings (``patchflow dataset import-audio``), domain B a synth's store; both must hold
+log-mels of one shape and one feature recipe. Each domain's mels are normalised by its own store's statistics.
+The loop runs the model's two optimisation steps (``gen``, then ``disc``) on every batch, each with its own Adam
+optimiser. The run directory holds ``translation.json`` (the model's settings and the facts of both stores),
+``checkpoints/last.pt`` / ``.json`` (written atomically every ``checkpoint_every`` steps and at the end, with the
+random states, so that a resumed run takes the batches and noise it would have taken) and ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.store import PresetStore, open_store
+from ..locking import FolderLock
+from ..models.unit import DISC_STEP, GEN_STEP, UnitConfig, UnitTranslator
+from ..progress import Progress, or_quiet
+from .errors import NonFiniteLossError, TrainingError
+from .state import capture_rng, has_checkpoint, load_checkpoint, restore_rng, save_checkpoint, seed_everything
+
+RUN_FILE = "translation.json"
+METRICS_FILE = "metrics.jsonl"
+CHECKPOINT = "last"
+KIND = "unit"
+
+
+@dataclass
+class TranslationTrainConfig:
+    """How a translation run trains.
+
+    Attributes:
+        steps: Iterations in all (each: one ``gen`` and one ``disc`` step); a resumed run continues up to it.
+        batch_size: Mels of each domain per iteration.
+        lr: Adam's learning rate of both steps (betas 0.5, 0.999 as in UNIT).
+        seed: Seed of the initialisation, the batches and the noise.
+        checkpoint_every: Iterations between checkpoints.
+        device: ``cpu`` or ``cuda``.
+        model: The model's sizes and loss weights.
+    """
+
+    steps: int = 200
+    batch_size: int = 8
+    lr: float = 2e-4
+    seed: int = 0
+    checkpoint_every: int = 50
+    device: str = "cpu"
+    model: UnitConfig = field(default_factory=UnitConfig)
+
+    def check(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1 or not self.lr > 0:
+            raise TrainingError(f"steps, batch size and checkpoint interval must be >= 1 and the learning rate > 0 "
+                                f"(got steps {self.steps}, batch {self.batch_size}, checkpoint every "
+                                f"{self.checkpoint_every}, lr {self.lr})")
+
+
+def domain_facts(store: PresetStore, given: str | Path) -> dict[str, Any]:
+    """What a translation run needs of a domain's store later, without the store."""
+    return {"path": str(given), "absolute_path": str(Path(store.path).resolve()), "kind": store.kind,
+            "synth": store.synth_id, "mel_mean": store.mel_mean, "mel_std": store.mel_std,
+            "mel_shape": [int(s) for s in store.mel.shape[1:]], "features": store.features.to_json(),
+            "render_settings": dataclasses.asdict(store.render_settings),
+            "target_peak": store.meta.get("target_peak"), "gain": store.meta.get("gain")}
+
+
+def domain_rows(store: PresetStore) -> np.ndarray:
+    """The rows a domain trains on: its training split, or every usable row of a store that has none (an imported
+    store's rows are all ``test``)."""
+    rows = store.split_indices("train")
+    return rows if len(rows) else np.flatnonzero(store.ok)
+
+
+def check_domains(a: PresetStore, b: PresetStore, a_path: Path, b_path: Path) -> None:
+    """Refuse two stores whose mels cannot be translated into each other.
+
+    Raises:
+        TrainingError: The mel shapes or the feature recipes differ, or a store has no usable row.
+    """
+    shape_a, shape_b = tuple(a.mel.shape[1:]), tuple(b.mel.shape[1:])
+    if shape_a != shape_b:
+        raise TrainingError(f"{a_path} holds mels of {shape_a[0]} x {shape_a[1]} and {b_path} of {shape_b[0]} x "
+                            f"{shape_b[1]}; import the recordings with `patchflow dataset import-audio --like "
+                            f"{b_path}` so both have the same shape")
+    if a.features != b.features:
+        raise TrainingError(f"{a_path} and {b_path} compute their mels differently ({a.features} vs {b.features}); "
+                            f"import the recordings with `patchflow dataset import-audio --like {b_path}`")
+    for store, path in ((a, a_path), (b, b_path)):
+        if not len(domain_rows(store)):
+            raise TrainingError(f"{path}: no usable mels to train on")
+
+
+def _load_mels(store: PresetStore) -> torch.Tensor:
+    rows = domain_rows(store)
+    mels = np.asarray(store.mel[:], dtype=np.float32)[rows]
+    return torch.from_numpy(store.normalise_mel(mels).astype(np.float32))
+
+
+def _batch(mels: torch.Tensor, size: int, seed: int, step: int, domain: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + step * 2 + domain)
+    return mels[torch.randint(len(mels), (size,), generator=gen)]
+
+
+def _record(config: TranslationTrainConfig, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    train = dataclasses.asdict(config)
+    train.pop("model")
+    return {"kind": KIND, "model": config.model.to_json(), "train": train, "a": a, "b": b}
+
+
+def _check_resume(saved: dict[str, Any], new: dict[str, Any], out: Path) -> None:
+    for key in ("kind", "model"):
+        if saved.get(key) != new[key]:
+            raise TrainingError(f"{out} holds a translation run with other model settings ({saved.get(key)} vs "
+                                f"{new[key]}); choose another --out")
+    for dom in ("a", "b"):
+        if saved[dom]["absolute_path"] != new[dom]["absolute_path"]:
+            raise TrainingError(f"{out} was trained with --{dom} {saved[dom]['path']}, not {new[dom]['path']}; "
+                                f"choose another --out")
+    for key in ("batch_size", "lr", "seed"):
+        if saved["train"].get(key) != new["train"][key]:
+            raise TrainingError(f"{out} was trained with {key} {saved['train'].get(key)}, not {new['train'][key]}; "
+                                f"resume with the same settings or choose another --out")
+
+
+def _trim_metrics(path: Path, step: int) -> None:
+    """Drop the metrics of steps after the checkpoint a run resumes from (they are taken again)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in kept))
+    tmp.replace(path)
+
+
+def train_translation(a_path: str | Path, b_path: str | Path, out: str | Path,
+                      config: TranslationTrainConfig | None = None, *, progress: Progress | None = None
+                      ) -> dict[str, Any]:
+    """Train (or resume) a UNIT translation model from store ``a_path`` (recordings) to ``b_path`` (a synth's).
+
+    Running it again on the same ``out`` continues from the last checkpoint up to ``config.steps``.
+
+    Returns:
+        The summary: ``run_dir``, ``step`` (iterations done), ``resumed_from`` and the last step's loss terms.
+
+    Raises:
+        TrainingError: Mismatching stores, a foreign or mismatching ``out``, bad settings, a non-finite loss.
+        StoreError: A store cannot be opened.
+    """
+    config = config or TranslationTrainConfig()
+    config.check()
+    progress = or_quiet(progress)
+    a_path, b_path, out = Path(a_path), Path(b_path), Path(out)
+    a, b = open_store(a_path), open_store(b_path)
+    check_domains(a, b, a_path, b_path)
+    model_config = dataclasses.replace(config.model, input_shape=tuple(int(s) for s in a.mel.shape[1:]))
+    config = dataclasses.replace(config, model=model_config)
+    record = _record(config, domain_facts(a, a_path), domain_facts(b, b_path))
+    if out.exists() and not out.is_dir():
+        raise TrainingError(f"{out} is a file; --out must be a run directory")
+    with FolderLock(out, "run directory"):
+        return _train_locked(a, b, out, config, record, progress)
+
+
+def _train_locked(a: PresetStore, b: PresetStore, out: Path, config: TranslationTrainConfig,
+                  record: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    run_file = out / RUN_FILE
+    resumed = has_checkpoint(out, CHECKPOINT) and run_file.exists()
+    if not resumed:
+        others = [p.name for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
+        if others and not run_file.exists():
+            raise TrainingError(f"{out} holds other files ({', '.join(sorted(others)[:3])}); choose another --out")
+    device = torch.device(config.device)
+    seed_everything(config.seed)
+    model = UnitTranslator(config.model).to(device)
+    steps = model.training_steps()
+    optimisers = {s.name: torch.optim.Adam(s.parameters, lr=config.lr * s.lr_scale, betas=(0.5, 0.999))
+                  for s in steps}
+    start = 0
+    if resumed:
+        _check_resume(json.loads(run_file.read_text()), record, out)
+        tensors, info = load_checkpoint(out, CHECKPOINT, map_location=device)
+        model.load_state_dict(tensors["model"])
+        for name, opt in optimisers.items():
+            opt.load_state_dict(tensors[f"optimizer_{name}"])
+        restore_rng(tensors["rng"], info["rng"])
+        start = int(info["step"])
+        _trim_metrics(out / METRICS_FILE, start)
+        progress.message(f"resuming {out} at step {start}")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = run_file.with_name(run_file.name + ".tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        tmp.replace(run_file)
+    mels_a, mels_b = _load_mels(a).to(device), _load_mels(b).to(device)
+    terms: dict[str, float] = {}
+    model.train()
+
+    def checkpoint(step: int) -> None:
+        rng_tensors, rng_info = capture_rng()
+        tensors = {"model": model.state_dict(), "rng": rng_tensors,
+                   **{f"optimizer_{n}": o.state_dict() for n, o in optimisers.items()}}
+        save_checkpoint(out, CHECKPOINT, tensors, {"step": step, "rng": rng_info, "terms": terms})
+
+    with progress.task("translate train", total=config.steps, unit="steps", completed=start) as task, \
+            (out / METRICS_FILE).open("a") as metrics:
+        for step in range(start, config.steps):
+            x_a = _batch(mels_a, config.batch_size, config.seed, step, 0)
+            x_b = _batch(mels_b, config.batch_size, config.seed, step, 1)
+            gen_loss, gen_terms = model.loss(x_a, x_b)
+            optimisers[GEN_STEP].zero_grad(set_to_none=True)
+            gen_loss.backward()
+            optimisers[GEN_STEP].step()
+            x_ab, x_ba = model.last_translations
+            disc_loss, disc_terms = model.disc_loss(x_a, x_b, x_ab, x_ba)
+            optimisers[DISC_STEP].zero_grad(set_to_none=True)
+            disc_loss.backward()
+            optimisers[DISC_STEP].step()
+            terms = {"loss": float(gen_loss.detach()), "disc_loss": float(disc_loss.detach()),
+                     **{k: float(v) for k, v in gen_terms.items()}, **{k: float(v) for k, v in disc_terms.items()}}
+            if not all(math.isfinite(v) for v in terms.values()):
+                bad = ", ".join(k for k, v in terms.items() if not math.isfinite(v))
+                raise NonFiniteLossError(f"step {step + 1}: {bad} is not finite; the last checkpoint in {out} is "
+                                         f"kept (try a smaller --lr)")
+            metrics.write(json.dumps({"step": step + 1, **terms}) + "\n")
+            task.advance(1, f"loss {terms['loss']:.3f} disc {terms['disc_loss']:.3f}")
+            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+                metrics.flush()
+                checkpoint(step + 1)
+    done = max(start, config.steps)
+    return {"run_dir": str(out), "step": done, "resumed_from": start if resumed else None, "terms": terms}

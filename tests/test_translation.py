@@ -1,0 +1,165 @@
+"""UNIT spectrogram translation (seed 003): the model's shapes and losses, `translate train` with an exact resume,
+`translate apply`'s picture and Griffin-Lim WAV, and one-line errors for stores that do not fit."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+from typer.testing import CliRunner
+
+from patchflow.cli import app
+from patchflow.models.unit import UnitConfig, UnitTranslator
+from patchflow.training.translation import TranslationTrainConfig, _load_mels, train_translation
+
+runner = CliRunner()
+TINY = {"channels": 8, "latent_channels": 8, "disc_channels": 8}
+
+
+def _recording(rate: int, seconds: float, freq: float, kind: str, seed: int) -> np.ndarray:
+    """A tone unlike a DX7 voice: noise-shaped (a resonant filter on noise) or a bowed-like sawtooth with vibrato."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(rate * seconds)) / rate
+    if kind == "noise":
+        noise = rng.standard_normal(t.size)
+        spectrum = np.fft.rfft(noise)
+        f = np.fft.rfftfreq(t.size, 1 / rate)
+        spectrum *= 1.0 / (1.0 + ((f - freq) / (0.05 * freq)) ** 2)
+        sound = np.fft.irfft(spectrum, t.size)
+    else:
+        phase = np.cumsum(freq * (1 + 0.01 * np.sin(2 * np.pi * 5 * t))) / rate
+        sound = 2 * (phase % 1.0) - 1
+    envelope = np.minimum(1.0, t / 0.3) * np.exp(-0.4 * t)
+    return (0.5 * sound / np.abs(sound).max() * envelope).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def recordings(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("recordings") / "wavs"
+    folder.mkdir()
+    for i, freq in enumerate((196.0, 262.0, 330.0, 440.0, 523.0, 659.0)):
+        kind = "noise" if i % 2 else "saw"
+        soundfile.write(folder / f"{kind}_{int(freq)}.wav", _recording(44100, 3.0, freq, kind, i), 44100)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def store_a(recordings, small_dexed_store, tmp_path_factory) -> Path:
+    from patchflow.data.importing import import_audio
+
+    out = tmp_path_factory.mktemp("domain_a") / "a.zarr"
+    import_audio(recordings, small_dexed_store, out)
+    return out
+
+
+def test_shapes_and_losses_decrease(store_a, small_dexed_store) -> None:
+    from patchflow.data.store import open_store
+
+    torch.manual_seed(0)
+    mels_a, mels_b = _load_mels(open_store(store_a)), _load_mels(small_dexed_store)[:32]
+    shape = tuple(mels_a.shape[1:])
+    assert shape == tuple(small_dexed_store.mel.shape[1:]) == (128, 87)
+    model = UnitTranslator(UnitConfig(input_shape=shape, **TINY))
+    mu, logvar = model.encode(mels_a[:2], "a")
+    assert mu.shape == logvar.shape == (2, 8, 32, 22)
+    assert model.decode(mu, "b").shape == (2, *shape)
+    assert model.translate(mels_a[:2]).shape == (2, *shape) == model.translate(mels_b[:2], "b", "a").shape
+    assert model.discriminate(mels_b[:2], "b").shape[:2] == (2, 1)
+    steps = model.training_steps()
+    assert [s.name for s in steps] == ["gen", "disc"]
+    assert {id(p) for p in steps[0].parameters}.isdisjoint(id(p) for p in steps[1].parameters)
+    assert sum(len(s.parameters) for s in steps) == len(list(model.parameters()))
+    gen = torch.optim.Adam(steps[0].parameters, lr=1e-3, betas=(0.5, 0.999))
+    disc = torch.optim.Adam(steps[1].parameters, lr=1e-3, betas=(0.5, 0.999))
+    x_a, x_b = mels_a[:4], mels_b[:4]
+    recon, cycle = [], []
+    for _ in range(40):
+        loss, terms = model.loss(x_a, x_b)
+        gen.zero_grad()
+        loss.backward()
+        gen.step()
+        d_loss, d_terms = model.disc_loss(x_a, x_b, *model.last_translations)
+        disc.zero_grad()
+        d_loss.backward()
+        disc.step()
+        values = [loss, d_loss, *terms.values(), *d_terms.values()]
+        assert all(torch.isfinite(v) for v in values)
+        recon.append(float(terms["recon_a"] + terms["recon_b"]))
+        cycle.append(float(terms["cycle_a"] + terms["cycle_b"]))
+    assert np.mean(recon[-5:]) < 0.7 * np.mean(recon[:5])
+    assert np.mean(cycle[-5:]) < np.mean(cycle[:5])
+
+
+def test_train_resumes_exactly_and_apply_writes_png_and_wav(store_a, small_dexed_store, recordings,
+                                                            tmp_path) -> None:
+    b = small_dexed_store.path
+    config = TranslationTrainConfig(steps=6, batch_size=4, checkpoint_every=2, model=UnitConfig(**TINY))
+    straight = train_translation(store_a, b, tmp_path / "straight", config)
+    assert straight["step"] == 6 and straight["resumed_from"] is None
+
+    run = tmp_path / "run"
+    args = ["translate", "train", "--a", str(store_a), "--b", str(b), "--out", str(run), "--steps", "4",
+            "--batch-size", "4", "--checkpoint-every", "2", "--channels", "8", "--latent-channels", "8",
+            "--no-progress"]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "4 steps" in first.stdout
+    again = runner.invoke(app, [*args[:9], "6", *args[10:]])
+    assert again.exit_code == 0, again.output
+    info = json.loads((run / "checkpoints" / "last.json").read_text())
+    assert info["step"] == 6
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    resumed = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+    reference = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert all(torch.equal(resumed[k], reference[k]) for k in reference)
+
+    other = runner.invoke(app, [*args[:9], "6", *args[10:11], "8", *args[12:]])  # another batch size
+    assert other.exit_code == 1 and other.output.startswith("error:") and "batch_size" in other.output
+
+    sound = recordings / "saw_330.wav"
+    out = tmp_path / "translated"
+    applied = runner.invoke(app, ["translate", "apply", str(run), str(sound), "--out", str(out),
+                                  "--griffin-lim-iterations", "4"])
+    assert applied.exit_code == 0, applied.output
+    png, wav = out / "saw_330_translated.png", out / "saw_330_translated.wav"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    audio, rate = soundfile.read(wav)
+    settings = small_dexed_store.render_settings
+    assert rate == settings.sample_rate and len(audio) == settings.num_samples
+    assert np.all(np.isfinite(audio)) and np.abs(audio).max() > 0
+    mel = np.load(out / "saw_330_translated_mel.npy")
+    assert mel.shape == tuple(small_dexed_store.mel.shape[1:]) and np.all(np.isfinite(mel))
+
+
+def test_one_line_errors(store_a, small_dexed_store, tmp_path) -> None:
+    import zarr
+
+    narrow = tmp_path / "narrow.zarr"
+    shutil.copytree(store_a, narrow)
+    group = zarr.open_group(str(narrow), mode="r+")
+    mel = np.asarray(group["mel"][:])[:, :64, :]
+    del group["mel"]
+    group.create_array("mel", shape=mel.shape, dtype="float32", chunks=(64, *mel.shape[1:]), fill_value=0.0)
+    group["mel"][:] = mel
+    result = runner.invoke(app, ["translate", "train", "--a", str(narrow), "--b", str(small_dexed_store.path),
+                                 "--out", str(tmp_path / "run"), "--steps", "1", "--no-progress"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "64 x 87" in lines[0] and "128 x 87" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+    bad = runner.invoke(app, ["translate", "train", "--a", str(store_a), "--b", str(small_dexed_store.path),
+                              "--out", str(tmp_path / "run"), "--lambdas", "1,2,3"])
+    assert bad.exit_code == 1 and "five comma-separated weights" in bad.output
+
+    wav = tmp_path / "x.wav"
+    soundfile.write(wav, np.zeros(22050, np.float32), 22050)
+    not_run = runner.invoke(app, ["translate", "apply", str(tmp_path), str(wav)])
+    assert not_run.exit_code == 1 and len(not_run.output.strip().splitlines()) == 1
+    assert "not a translation run" in not_run.output
