@@ -78,7 +78,7 @@ def test_shapes_and_losses_decrease(store_a, small_dexed_store) -> None:
     disc = torch.optim.Adam(steps[1].parameters, lr=1e-3, betas=(0.5, 0.999))
     x_a, x_b = mels_a[:4], mels_b[:4]
     recon, cycle = [], []
-    for _ in range(40):
+    for _ in range(30):
         loss, terms = model.loss(x_a, x_b)
         gen.zero_grad()
         loss.backward()
@@ -163,3 +163,25 @@ def test_one_line_errors(store_a, small_dexed_store, tmp_path) -> None:
     not_run = runner.invoke(app, ["translate", "apply", str(tmp_path), str(wav)])
     assert not_run.exit_code == 1 and len(not_run.output.strip().splitlines()) == 1
     assert "not a translation run" in not_run.output
+
+
+def test_match_reads_the_translated_mel(store_a, small_dexed_store, recordings, tiny_run, tmp_path) -> None:
+    run = tmp_path / "translation"
+    train_translation(store_a, small_dexed_store.path, run,
+                      TranslationTrainConfig(steps=2, batch_size=2, model=UnitConfig(**TINY)))
+    matcher = tiny_run("mlp")
+    sound = recordings / "saw_330.wav"
+    common = [str(matcher), str(sound), "--budget", "0", "--latent-samples", "0", "--neighbours", "0",
+              "--no-progress", "--json"]
+    plain = runner.invoke(app, ["match", *common, "--out", str(tmp_path / "plain")])
+    translated = runner.invoke(app, ["match", *common, "--out", str(tmp_path / "translated"), "--translate", str(run)])
+    assert plain.exit_code == 0, plain.output
+    assert translated.exit_code == 0, translated.output
+    plain_json, translated_json = json.loads(plain.stdout), json.loads(translated.stdout)
+    assert plain_json["translated"] is False and "translation" not in plain_json
+    assert translated_json["translated"] is True and translated_json["translation"] == str(run)
+    # the model read another mel: it proposed other values
+    assert plain_json["candidates"][0]["values"] != translated_json["candidates"][0]["values"]
+
+    not_run = runner.invoke(app, ["match", *common, "--out", str(tmp_path / "x"), "--translate", str(matcher)])
+    assert not_run.exit_code == 1 and "not a translation run" in not_run.output

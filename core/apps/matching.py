@@ -421,7 +421,8 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
                 budget_seconds: float = 2.0, latent_count: int = 32, latent_sigma: float = 0.5,
                 neighbours: int = 8, top: int = 3, workers: int | None = None, seed: int = 0,
                 metric: str = "sc+db", progress: Progress | None = None,
-                sample_count: int | None = None) -> MatchResult:
+                sample_count: int | None = None,
+                translate: Callable[[np.ndarray], np.ndarray] | None = None) -> MatchResult:
     """Find parameters whose rendering sounds like ``target``.
 
     Args:
@@ -452,6 +453,9 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
             distance, beat SC alone on both SC and MSS for recordings in the pretrained matcher's model card (SC
             alone made MSS worse than the retrieved voices it started from).
         progress: Receives a line after each stage (default: quiet).
+        translate: Maps the sound's dB log-mel ``(1, n_mels, frames)`` to the one the model and the retrieval read
+            (:meth:`patchflow.runtime.translation.Translator.translate_mel`: the sound translated into the synth's
+            domain); candidates are still rendered and compared with the sound itself.
     """
     say = or_quiet(progress).message
     start_time = time.monotonic()
@@ -470,6 +474,8 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
         peak = float(np.max(np.abs(heard)))
         gain = level / peak if level and peak > 0 else 1.0
         raw = log_mel(heard[None] * gain, run.feature_settings)
+        if translate is not None:
+            raw = torch.from_numpy(np.ascontiguousarray(translate(raw.numpy()), dtype=np.float32))
         return normalised_mel(run, raw), raw.numpy(), gain
 
     def neighbours_of(raw: np.ndarray) -> tuple[np.ndarray, list[str], str]:
@@ -548,7 +554,8 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
                              "level_matched": True, "metric": metric, "note": settings.note,
                              "velocity": settings.velocity, "notes_tried": tried, "model_note": base.note,
                              "shifted_semitones": base.note - settings.note, "retrieval": retrieval,
-                             "retrieved": retrieved, "spectrogram": spec.to_json()},
+                             "retrieved": retrieved, "spectrogram": spec.to_json(),
+                             "translated": translate is not None},
                        settings=settings, base_preset=base_preset)
 
 

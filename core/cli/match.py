@@ -84,6 +84,9 @@ def register(app: typer.Typer) -> None:
                                    "sc (spectral convergence), log_mse (log-mel MSE, penalises silence) or "
                                    "sc+db (SC plus the peak-referenced dB distance / 20: quiet detail counts too)."),
         seed: int = typer.Option(0, "--seed", help="Seed of sampling and search."),
+        translate: Path = typer.Option(None, "--translate", help="A run of `patchflow translate train`: the model "
+                                       "and the retrieval read SOUND's log-mel translated into the synth's domain "
+                                       "(candidates are still compared with SOUND itself)."),
         as_json: bool = typer.Option(False, "--json", help="Print match.json instead of a summary line."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     ) -> None:
@@ -113,7 +116,8 @@ def register(app: typer.Typer) -> None:
         try:
             _match(run_path, sound_path, synth=synth, out=out, top=top, note=note, velocity=velocity,
                    budget=budget, data=data, latent_samples=latent_samples, neighbours=neighbours, workers=workers,
-                   device=device, metric=metric, seed=seed, as_json=as_json, progress=progress)
+                   device=device, metric=metric, seed=seed, as_json=as_json, progress=progress,
+                   translate=translate)
         except OSError as exc:  # a folder made read-only meanwhile, a full disk: one line, whole files only
             where = f"{exc.filename}: " if exc.filename else ""
             raise PatchflowError(f"cannot write the match: {where}{exc.strerror or exc}") from None
@@ -149,7 +153,8 @@ def pretrained_bundle(synth: str | None) -> Path:
 
 def _match(run_path: Path | None, sound: Path, *, synth: str | None, out: Path, top: int, note: int | None,
            velocity: int | None, budget: float, data: Path | None, latent_samples: int, neighbours: int,
-           workers: int | None, device: str, metric: str, seed: int, as_json: bool, progress: bool) -> None:
+           workers: int | None, device: str, metric: str, seed: int, as_json: bool, progress: bool,
+           translate: Path | None = None) -> None:
     from ..apps.matching import distance_meaning, match_sound, matching_facts, read_target, write_match
     from ..data.store import open_store
     from ..errors import PatchflowError
@@ -164,6 +169,7 @@ def _match(run_path: Path | None, sound: Path, *, synth: str | None, out: Path, 
     run = load_run(run_path if run_path is not None else pretrained_bundle(synth), device=device)
     if synth is not None and run_path is not None and synth != run.synth_id:
         raise PatchflowError(f"--synth {synth}, but {run.run_dir} learned {run.synth_id}")
+    translator = _translator(translate, run) if translate is not None else None
     target = read_target(sound, run.render_settings, note=note)
     store, index = None, None
     if data is not None:
@@ -189,11 +195,17 @@ def _match(run_path: Path | None, sound: Path, *, synth: str | None, out: Path, 
         say(line)
     if bundle:
         say(f"matcher: {synth or run.synth_id}'s pretrained bundle ({run.run_dir})")
+    if translator is not None:
+        say(f"the model and the retrieval read the sound translated by {translator.run_dir} (step "
+            f"{translator.step}); candidates are compared with the sound itself")
     result = match_sound(run, target.audio, sound=target.sound, note=target.note, velocity=velocity, store=store,
                          index=index, base_preset=base, level=level, try_model_note=note is None,
                          budget_seconds=budget, latent_count=latent_samples, neighbours=neighbours,
                          top=max(3, top), workers=workers, seed=seed, metric=metric,
-                         progress=ConsoleProgress(err_console, enabled=progress))
+                         progress=ConsoleProgress(err_console, enabled=progress),
+                         translate=translator.translate_mel if translator is not None else None)
+    if translator is not None:
+        result.info["translation"] = str(translator.run_dir)
     written = write_match(result, run, None, out, top=top, target_info=target.to_json())
     if as_json:
         typer.echo(written["files"]["json"].read_text(encoding="utf-8").rstrip())
@@ -203,6 +215,25 @@ def _match(run_path: Path | None, sound: Path, *, synth: str | None, out: Path, 
     console.print(f"Best match: {distance_meaning('sc', summary['sc'])}", highlight=False, soft_wrap=True)
     console.print(f"played at MIDI note {settings.note}, velocity {settings.velocity}; wrote "
                   + ", ".join(_shown(v) for v in written["files"].values()), highlight=False, soft_wrap=True)
+
+
+def _translator(path: Path, run: Any) -> Any:
+    """The translation run of ``--translate``, checked against the run that matches.
+
+    Raises:
+        PatchflowError: Not a translation run, or its mels are not the ones the run reads.
+    """
+    from ..errors import PatchflowError
+    from ..runtime.translation import load_translator
+
+    translator = load_translator(path)
+    features = run.feature_settings
+    shape = (features.n_mels, features.frames(run.render_settings.num_samples))
+    if translator.features != features or tuple(translator.mel_shape) != shape:
+        raise PatchflowError(f"--translate {path} translates mels of {translator.mel_shape[0]} x "
+                             f"{translator.mel_shape[1]} ({translator.features}), but {run.run_dir} reads "
+                             f"{shape[0]} x {shape[1]} ({features}); train the translation into the run's store")
+    return translator
 
 
 def _shown(value: Any) -> str:
