@@ -158,6 +158,14 @@ def test_one_line_errors(store_a, small_dexed_store, tmp_path) -> None:
                               "--out", str(tmp_path / "run"), "--lambdas", "1,2,3"])
     assert bad.exit_code == 1 and "five comma-separated weights" in bad.output
 
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    taken = runner.invoke(app, ["translate", "train", "--a", str(store_a), "--b", str(small_dexed_store.path),
+                                "--out", str(foreign), "--steps", "1", "--no-progress"])
+    assert taken.exit_code == 1 and "holds other files" in taken.output
+    assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
+
     wav = tmp_path / "x.wav"
     soundfile.write(wav, np.zeros(22050, np.float32), 22050)
     not_run = runner.invoke(app, ["translate", "apply", str(tmp_path), str(wav)])

@@ -176,6 +176,8 @@ def _train_locked(a: PresetStore, b: PresetStore, out: Path, config: Translation
         others = [p.name for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
         if others and not run_file.exists():
             raise TrainingError(f"{out} holds other files ({', '.join(sorted(others)[:3])}); choose another --out")
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError(f"--device {config.device}: CUDA is not available here; use --device cpu")
     device = torch.device(config.device)
     seed_everything(config.seed)
     model = UnitTranslator(config.model).to(device)
@@ -198,6 +200,7 @@ def _train_locked(a: PresetStore, b: PresetStore, out: Path, config: Translation
         tmp = run_file.with_name(run_file.name + ".tmp")
         tmp.write_text(json.dumps(record, indent=2) + "\n")
         tmp.replace(run_file)
+        (out / METRICS_FILE).unlink(missing_ok=True)  # of a start that ended before its first checkpoint
     mels_a, mels_b = _load_mels(a).to(device), _load_mels(b).to(device)
     terms: dict[str, float] = {}
     model.train()
