@@ -76,7 +76,7 @@ def test_shapes_and_losses_decrease(store_a, small_dexed_store) -> None:
     assert sum(len(s.parameters) for s in steps) == len(list(model.parameters()))
     gen = torch.optim.Adam(steps[0].parameters, lr=1e-3, betas=(0.5, 0.999))
     disc = torch.optim.Adam(steps[1].parameters, lr=1e-3, betas=(0.5, 0.999))
-    x_a, x_b = mels_a[:4], mels_b[:4]
+    x_a, x_b = mels_a[:4, :, :44], mels_b[:4, :, :44]  # the first half of the clips: half the time
     recon, cycle = [], []
     for _ in range(30):
         loss, terms = model.loss(x_a, x_b)

@@ -139,7 +139,7 @@ def write_mel_png(path: str | Path, mels: list[tuple[str, np.ndarray]], title: s
     import matplotlib.pyplot as plt
 
     top = max(float(np.max(m)) for _, m in mels)
-    fig, axes = plt.subplots(1, len(mels), figsize=(4.5 * len(mels), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(mels), figsize=(4.5 * len(mels), 3.6), squeeze=False, layout="constrained")
     for ax, (label, mel) in zip(axes[0], mels):
         image = ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", vmin=top - 80.0, vmax=top)
         ax.set_title(label)
