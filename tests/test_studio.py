@@ -427,13 +427,23 @@ def served(run):
     assert not state.uploads.exists()
 
 
+def _multipart(data: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body holding ``data`` as the ``audio`` field, and its content type."""
+    boundary = "patchflowtestboundary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"sound.wav\"\r\n"
+            "Content-Type: audio/wav\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
 def test_a_client_that_goes_away_frees_its_queued_match(served, sound, monkeypatch):
     """A match waits for the one before it; when its client disconnects meanwhile, it never runs."""
-    import httpx
+    import http.client
+    from urllib.parse import urlsplit
 
     import patchflow.studio.server as server
 
     url, state = served
+    host, port = urlsplit(url).hostname, urlsplit(url).port
     calls: list[int] = []
     real = server.match_sound
 
@@ -442,19 +452,32 @@ def test_a_client_that_goes_away_frees_its_queued_match(served, sound, monkeypat
         return real(*args, **kwargs)
 
     monkeypatch.setattr(server, "match_sound", tracked)
-    files = {"audio": ("sound.wav", sound, "audio/wav")}
+    body, kind = _multipart(sound)
+
+    def post() -> http.client.HTTPConnection:
+        connection = http.client.HTTPConnection(host, port, timeout=120)
+        connection.request("POST", "/api/match", body=body, headers={"Content-Type": kind})
+        return connection
+
     first: list = []
-    with httpx.Client(timeout=120) as a, httpx.Client(timeout=120) as b:
-        running = threading.Thread(target=lambda: first.append(a.post(f"{url}/api/match", files=files)))
-        running.start()
-        deadline = time.monotonic() + 60
-        while not calls and time.monotonic() < deadline:  # the first match holds the studio
-            time.sleep(0.02)
-        assert calls, "the first match did not start"
-        with b.stream("POST", f"{url}/api/match", files=files) as queued:
-            assert queued.status_code == 200  # the response has begun: the second match is queued
-        running.join(120)  # ... and its client has gone away
-    assert first and first[0].status_code == 200 and '"event": "result"' in first[0].text
+
+    def run_first() -> None:
+        connection = post()
+        response = connection.getresponse()
+        first.append((response.status, response.read().decode()))
+        connection.close()
+
+    running = threading.Thread(target=run_first)
+    running.start()
+    deadline = time.monotonic() + 60
+    while not calls and time.monotonic() < deadline:  # the first match holds the studio
+        time.sleep(0.02)
+    assert calls, "the first match did not start"
+    queued = post()
+    assert queued.getresponse().status == 200  # the response has begun: the second match is queued ...
+    queued.close()  # ... and its client goes away
+    running.join(120)
+    assert first and first[0][0] == 200 and '"event": "result"' in first[0][1]
     time.sleep(1.0)  # the queued match's turn comes and goes
     assert len(calls) == 1, "the abandoned match ran"
 
