@@ -26,13 +26,8 @@ SHAPE = (128, 20)
 CARDS = [0, 0, 4, 0, 0, 2]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread than split over two busy cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: Tiny models run faster on one thread than split over two busy cores (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_config(name: str, **update) -> ModelConfig:

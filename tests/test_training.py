@@ -41,13 +41,8 @@ QUICK = {"epochs": 3, "batch_size": 8, "max_batches_per_epoch": 3, "max_valid_ba
 VALID_ROWS = 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread than split over two busy cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+#: Tiny models run faster on one thread than split over two busy cores (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def store_path(fixture) -> Path:
