@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 
 from patchflow.data.build import BuildOptions, build_store
 from patchflow.data.store import open_store
+from raw_dexed import raw_dexed_rate
 
 WORKERS = 2
 #: Enough chunks (32 of 64 rows) that the last chunk's tail, when one thread finishes before the other, stays small.
@@ -33,30 +32,10 @@ PARAMS = ["algorithm", "feedback", "op1_output_level", "op2_output_level", "op2_
           "op2_env_rate2"]
 
 
-def raw_dexed_rate(store_path: Path, workers: int) -> float:
-    """Presets/s of dexed-py alone (load + render, no features, no writes) over the store's presets."""
-    import dexed
-    from patchflow_dexed.sysex import preset_to_vced
-
+def raw_store_rate(store_path: Path, workers: int) -> float:
+    """Presets/s of dexed-py alone over the store's presets."""
     store = open_store(store_path)
-    patches = [dexed.Patch.from_sysex(preset_to_vced(store.preset(i)) + b"\x3f") for i in range(len(store))]
-    s = store.render_settings
-    shards = [patches[w::workers] for w in range(workers)]
-
-    def run(shard: list) -> None:
-        engine = dexed.DexedSynth(sample_rate=float(s.sample_rate))
-        for patch in shard:
-            engine.load_patch(patch)
-            engine.render(midi_note=s.note, velocity=s.velocity, note_duration=s.note_seconds,
-                          render_duration=s.total_seconds)
-
-    threads = [threading.Thread(target=run, args=(shard,)) for shard in shards]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return len(patches) / (time.perf_counter() - started)
+    return raw_dexed_rate([store.preset(i) for i in range(len(store))], store.render_settings, workers)
 
 
 def test_build_rate_vs_raw_dexed(benchmark, tmp_path: Path) -> None:
@@ -74,7 +53,7 @@ def test_build_rate_vs_raw_dexed(benchmark, tmp_path: Path) -> None:
             out = built[-1]
             os.sync()
             timing = open_store(out).meta["timing"]
-            rounds.append({"build": timing["presets_per_s"], "raw": raw_dexed_rate(out, WORKERS),
+            rounds.append({"build": timing["presets_per_s"], "raw": raw_store_rate(out, WORKERS),
                            **{k: v / PRESETS * 1e3 for k, v in timing["runs"][-1]["stages"].items()}})
 
     def build():

@@ -23,12 +23,12 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from raw_dexed import raw_dexed_rate
 
 WORKERS = 2
 ROUNDS = 5
@@ -112,31 +112,6 @@ def test_match_command_warm(benchmark, matcher: dict) -> None:
     benchmark.extra_info.update(bundle=matcher["kind"], budget_s=2.0)
 
 
-def raw_dexed_rate(store, native: np.ndarray, workers: int) -> float:
-    """Patches/s of dexed-py alone (load + render, no features) for rows of learned native values."""
-    import dexed
-    from patchflow_dexed.sysex import preset_to_vced
-
-    base, table, s = store.base_preset, store.parameters, store.render_settings
-    patches = [dexed.Patch.from_sysex(preset_to_vced(base.with_values(table, row)) + b"\x3f") for row in native]
-    shards = [patches[w::workers] for w in range(workers)]
-
-    def run(shard: list) -> None:
-        engine = dexed.DexedSynth(sample_rate=float(s.sample_rate))
-        for patch in shard:
-            engine.load_patch(patch)
-            engine.render(midi_note=s.note, velocity=s.velocity, note_duration=s.note_seconds,
-                          render_duration=s.total_seconds)
-
-    threads = [threading.Thread(target=run, args=(shard,)) for shard in shards]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return len(patches) / (time.perf_counter() - started)
-
-
 def test_search_rate_vs_raw_dexed(benchmark, matcher: dict) -> None:
     from patchflow.data.features import prepare
     from patchflow.data.render import SynthPool
@@ -154,7 +129,9 @@ def test_search_rate_vs_raw_dexed(benchmark, matcher: dict) -> None:
 
         def measure_raw() -> None:
             if len(rounds) < len(scored):
-                raw = raw_dexed_rate(store, table.to_native(rng.random((CANDIDATES, len(table)))), WORKERS)
+                native = table.to_native(rng.random((CANDIDATES, len(table))))
+                raw = raw_dexed_rate([store.base_preset.with_values(table, row) for row in native],
+                                     store.render_settings, WORKERS)
                 rounds.append({"raw": raw, "search": scored[-1]})
 
         scored: list[float] = []
