@@ -23,6 +23,43 @@ def one_torch_thread():
     torch.set_num_threads(before)
 
 
+def _chromium() -> str | None:
+    """Debian's headless Chromium (``make test`` installs it), or the browser PATCHFLOW_CHROMIUM names."""
+    import shutil
+
+    if os.environ.get("PATCHFLOW_CHROMIUM"):
+        return os.environ["PATCHFLOW_CHROMIUM"]
+    for name in ("chromium-headless-shell", "chromium"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium driven by Playwright; skipped outside CI when there is none, required in CI. Its fake
+    microphone (a beeping tone, granted without asking) serves the studio's recording test."""
+    executable = _chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    missing = ("playwright is not installed (the dev extra has it: make setup)" if sync_playwright is None else
+               "no Chromium found: make browser installs Debian's chromium-headless-shell"
+               if executable is None else "")
+    if missing:
+        if os.environ.get("CI", "").lower() in ("1", "true"):
+            pytest.fail(missing)
+        pytest.skip(missing)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=[
+            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """The folder holding the real corpora (``PATCHFLOW_SHARED``, default ``../shared``)."""

@@ -6,10 +6,8 @@ import doctest
 import json
 import importlib
 import inspect
-import os
 import pkgutil
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -281,43 +279,6 @@ def test_the_built_site_loads_nothing_from_other_hosts(built_docs):
 SCREENSHOT_PAGES = ("index", "guide/matching", "cli")
 #: Where the screenshots are saved (git-ignored, like the rest of docs/_build).
 SCREENSHOTS = DOCS / "_build" / "screenshots"
-
-
-def _chromium() -> str | None:
-    """Debian's headless Chromium (``make test`` installs it), or the browser PATCHFLOW_CHROMIUM names."""
-    if os.environ.get("PATCHFLOW_CHROMIUM"):
-        return os.environ["PATCHFLOW_CHROMIUM"]
-    for name in ("chromium-headless-shell", "chromium"):
-        if found := shutil.which(name):
-            return found
-    return None
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A headless Chromium driven by Playwright; skipped outside CI when there is none, required in CI."""
-    executable = _chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    missing = ("playwright is not installed (the dev extra has it: make setup)" if sync_playwright is None else
-               "no Chromium found: make browser installs Debian's chromium-headless-shell"
-               if executable is None else "")
-    if missing:
-        if _in_ci():
-            pytest.fail(missing)
-        pytest.skip(missing)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _open(browser, html: Path, page_name: str, outside: list[str]):

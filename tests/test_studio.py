@@ -365,46 +365,7 @@ def test_the_command_prints_its_address_and_warns_off_localhost(tiny_run, monkey
     assert bad.exit_code == 1 and "--port 0" in bad.output
 
 
-# ------------------------------------------------------------------ the page in a real browser
-def _chromium() -> str | None:
-    import os
-    import shutil
-
-    if os.environ.get("PATCHFLOW_CHROMIUM"):
-        return os.environ["PATCHFLOW_CHROMIUM"]
-    for name in ("chromium-headless-shell", "chromium"):
-        if found := shutil.which(name):
-            return found
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """A headless Chromium driven by Playwright; skipped outside CI when there is none, required in CI."""
-    import os
-
-    executable = _chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    missing = ("playwright is not installed (the dev extra has it: make setup)" if sync_playwright is None else
-               "no Chromium found: make browser installs Debian's chromium-headless-shell"
-               if executable is None else "")
-    if missing:
-        if os.environ.get("CI", "").lower() in ("1", "true"):
-            pytest.fail(missing)
-        pytest.skip(missing)
-    with sync_playwright() as playwright:
-        # the fake microphone (a beeping tone, granted without asking) is for the recording test
-        chromium = playwright.chromium.launch(executable_path=executable, args=[
-            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
+# ------------------------------------------------------------------ the page in a real browser (tests/conftest.py)
 @pytest.fixture(scope="module")
 def served(run):
     """The studio served by uvicorn on a free local port, in a thread."""
