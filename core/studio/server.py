@@ -639,22 +639,26 @@ def create_app(studio: Studio) -> Any:
         return Response(data, media_type="application/octet-stream",
                         headers={"Content-Disposition": f'attachment; filename="{safe}{suffix}"'})
 
-    async def macro(request: Request) -> Response:
+    def knob_sound(request: Request) -> tuple[str, Any]:
+        """The key and the sound of a macro-knob request, or ``(key, error response)``."""
         key = request.path_params["key"]
         sound = studio.get(key)
         if sound is None or sound.preset is None:
-            return _error(404, "no such preset")
+            return key, _error(404, "no such preset")
         if not studio.run.model.has_latent:
-            return _error(409, f"{type(studio.run.model).__name__} has no latent space: no macro-knobs")
+            return key, _error(409, f"{type(studio.run.model).__name__} has no latent space: no macro-knobs")
+        return key, sound
+
+    async def macro(request: Request) -> Response:
+        key, sound = knob_sound(request)
+        if not isinstance(sound, Sound):
+            return sound
         return JSONResponse(await anyio.to_thread.run_sync(studio.macro, key, sound))
 
     async def macro_render(request: Request) -> Response:
-        key = request.path_params["key"]
-        sound = studio.get(key)
-        if sound is None or sound.preset is None:
-            return _error(404, "no such preset")
-        if not studio.run.model.has_latent:
-            return _error(409, f"{type(studio.run.model).__name__} has no latent space: no macro-knobs")
+        key, sound = knob_sound(request)
+        if not isinstance(sound, Sound):
+            return sound
         try:
             body = await request.json()
             values = {int(k): float(v) for k, v in dict(body.get("values", {})).items()}
