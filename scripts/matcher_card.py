@@ -44,9 +44,9 @@ import numpy as np
 import soundfile
 import torch
 
-from patchflow.apps.matching import match_sound, matching_facts, read_target, shift_to_note
+from patchflow.apps.matching import match_sound, matching_facts, read_target, sound_features
 from patchflow.data.importing import AUDIO_SUFFIXES
-from patchflow.data.features import log_mel, magnitude_mel
+from patchflow.data.features import magnitude_mel
 from patchflow.data.render import SynthPool
 from patchflow.data.store import open_store
 from patchflow.evaluation import audio_metrics as A
@@ -54,7 +54,7 @@ from patchflow.evaluation.metrics import bootstrap_ci, paired_comparison
 from patchflow.runtime import distances as D
 from patchflow.runtime import load_run
 from patchflow.runtime.index import load_index
-from patchflow.runtime.inference import normalised_mel, predict_params
+from patchflow.runtime.inference import predict_params
 from patchflow.runtime.rendering import render_normalised
 from patchflow.runtime.search import AudioObjective, one_torch_thread, refine
 
@@ -105,14 +105,10 @@ def scores_of(target: np.ndarray, audio: np.ndarray, run) -> dict[str, float]:
 
 def retrieved(index, run, sound: np.ndarray, from_note: int, level: float, neighbours: int
               ) -> tuple[np.ndarray, torch.Tensor]:
-    """The index's nearest voices to ``sound`` moved from ``from_note`` to the run's note (as ``match`` reads
-    it), and the model's input."""
-    rate, clip = run.render_settings.sample_rate, run.render_settings.num_samples
-    heard = shift_to_note(sound, rate, from_note, run.render_settings.note, clip)
-    peak = float(np.max(np.abs(heard)))
-    raw = log_mel(heard[None] * (level / peak if level and peak > 0 else 1.0), run.feature_settings)
-    positions, _ = index.search(raw.numpy(), k=neighbours)
-    return index.params[positions[0]], normalised_mel(run, raw)
+    """The index's nearest voices to ``sound`` as ``match`` reads it from ``from_note``, and the model's input."""
+    mel, raw, _ = sound_features(run, sound, from_note, level)
+    positions, _ = index.search(raw, k=neighbours)
+    return index.params[positions[0]], mel
 
 
 def measure(path: Path, run, index, base, level: float, budget: float, neighbours: int, seed: int,

@@ -353,6 +353,25 @@ def shift_to_note(sound: np.ndarray, sample_rate: int, from_note: int, to_note: 
     return fit_length(np.asarray(shifted, dtype=np.float32), num_samples)
 
 
+def sound_features(run: Run, sound: np.ndarray, from_note: int, level: float | None,
+                   translate: Callable[[np.ndarray], np.ndarray] | None = None
+                   ) -> tuple[torch.Tensor, np.ndarray, float]:
+    """What the model and the retrieval read of a sound: the sound moved from ``from_note`` to the run's note,
+    scaled to peak ``level`` (none: unscaled), as log-mel, optionally translated into the synth's domain.
+
+    Returns:
+        ``(model input (1, n_mels, frames), raw log-mel in dB (1, n_mels, frames), gain applied)``.
+    """
+    base = run.render_settings
+    heard = shift_to_note(sound, base.sample_rate, from_note, base.note, base.num_samples)
+    peak = float(np.max(np.abs(heard)))
+    gain = level / peak if level and peak > 0 else 1.0
+    raw = log_mel(heard[None] * gain, run.feature_settings)
+    if translate is not None:
+        raw = torch.from_numpy(np.ascontiguousarray(translate(raw.numpy()), dtype=np.float32))
+    return normalised_mel(run, raw), raw.numpy(), gain
+
+
 # ------------------------------------------------------------------------------------------------- matching
 @dataclass
 class MatchResult:
@@ -469,14 +488,7 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
     whole = target if sound is None else sound
 
     def features_at(from_note: int) -> tuple[torch.Tensor, np.ndarray, float]:
-        """The model's input and the raw log-mel of the sound moved from ``from_note`` to the run's note."""
-        heard = shift_to_note(whole, base.sample_rate, from_note, base.note, base.num_samples)
-        peak = float(np.max(np.abs(heard)))
-        gain = level / peak if level and peak > 0 else 1.0
-        raw = log_mel(heard[None] * gain, run.feature_settings)
-        if translate is not None:
-            raw = torch.from_numpy(np.ascontiguousarray(translate(raw.numpy()), dtype=np.float32))
-        return normalised_mel(run, raw), raw.numpy(), gain
+        return sound_features(run, whole, from_note, level, translate)
 
     def neighbours_of(raw: np.ndarray) -> tuple[np.ndarray, list[str], str]:
         if neighbours > 0 and index is not None:
