@@ -11,6 +11,8 @@ Sounds:
 
 Each sound is written to a WAV file and read back by :func:`patchflow.apps.matching.read_target`, as
 ``patchflow match`` reads it (onset, length rule, pitch estimate). Methods:
+    mean preset: the mean of the indexed voices' parameters, played at the sound's pitch (what knowing nothing
+        about the sound gives);
     retrieval: the index's nearest voice played at the sound's pitch, no rendering (what a lookup gives);
     retrieval + refinement: ``match`` without the model: the index's ``--neighbours`` nearest voices ranked by
         rendering at the sound's pitch and, when that is not the store's note, those of the unshifted sound at
@@ -61,7 +63,7 @@ from patchflow.runtime.search import AudioObjective, one_torch_thread, refine
 #: Notes the held-out voices are played at (none is the store's 60).
 NOTES = (43, 48, 52, 55, 64, 67, 72, 76)
 #: Methods in report order; the last is compared with the first.
-METHODS = ("retrieval", "retrieval + refinement", "model", "match")
+METHODS = ("mean preset", "retrieval", "retrieval + refinement", "model", "match")
 #: Name of the set of held-out voices.
 HELD_OUT = "held-out voices at other notes"
 #: Metrics in report order (lower is better for each).
@@ -137,6 +139,7 @@ def measure(path: Path, run, index, base, level: float, budget: float, neighbour
                 chosen, ranked = at_model, other
         searched = refine(chosen, ranked, budget, top=3, seed=seed)
         out["seconds"]["retrieval + refinement"] = time.monotonic() - started
+        out["scores"]["mean preset"] = scores_of(target.audio, at_pitch.render(index.params.mean(axis=0))[0], run)
         out["scores"]["retrieval"] = scores_of(target.audio, at_pitch.render(found[:1])[0], run)
         out["scores"]["retrieval + refinement"] = scores_of(target.audio, chosen.render(searched[0].params[None])[0],
                                                             run)

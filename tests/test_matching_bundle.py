@@ -63,8 +63,8 @@ def test_the_recipe_makes_a_bundle_that_matches(tiny_bundle) -> None:
     assert (tmp / "work" / "smoke" / "match" / "match.syx").is_file()
     card = json.loads((dest / "metrics.json").read_text())
     (held,) = card["sets"].values()
-    assert held["summary"]["n"] == 2 and set(held["summary"]["methods"]) == {"retrieval", "retrieval + refinement",
-                                                                            "model", "match"}
+    assert held["summary"]["n"] == 2 and set(held["summary"]["methods"]) == {"mean preset", "retrieval",
+                                                                            "retrieval + refinement", "model", "match"}
     assert all(item["rendered_note"] != 60 for item in held["items"]) and "| match / retrieval |" in \
         (tmp / "work" / "card.md").read_text()
 
