@@ -1,0 +1,76 @@
+"""A tiny two-domain set for the translation tests, and a classifier of its two domains.
+
+Domain A holds square-wave tones (odd harmonics up to the top of the spectrum), domain B sine tones (a single
+partial), each at 16 pitches and four decay rates; both are imported like a synth's store, so they hold log-mels
+and clips of its shape. The classifier is a logistic regression on a mel's spectrum (its time average, in dB,
+standardised), trained on the real clips of both domains. A translation that only blurs (a mel full of every
+frequency) looks like domain A to it, so it has to take the harmonics away to be called B.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import soundfile
+import torch
+import torch.nn.functional as F
+
+#: 16 pitches, four to an octave, from A2.
+FREQUENCIES = 110.0 * 2.0 ** (np.arange(16) / 4)
+
+
+def tone(kind: str, freq: float, index: int, rate: int = 22050, seconds: float = 4.0) -> np.ndarray:
+    """A ``square`` or ``sine`` tone with a 20 ms attack and one of four exponential decays, peak 0.5."""
+    t = np.arange(int(rate * seconds)) / rate
+    wave = np.sin(2 * np.pi * freq * t)
+    if kind == "square":
+        wave = np.sign(wave)
+    envelope = np.minimum(1.0, t / 0.02) * np.exp(-t * (0.3 + 0.2 * (index % 4)))
+    return (0.5 * wave * envelope).astype(np.float32)
+
+
+def tone_stores(like: Path, folder: Path) -> tuple[Path, Path]:
+    """Write the square (A) and sine (B) tones as WAVs under ``folder`` and import each domain ``--like`` the
+    store ``like``; returns the two stores' paths."""
+    from patchflow.data.importing import import_audio
+
+    paths = []
+    for kind in ("square", "sine"):
+        wavs = folder / kind
+        wavs.mkdir(parents=True)
+        for i, freq in enumerate(FREQUENCIES):
+            soundfile.write(wavs / f"{kind}_{i:02d}.wav", tone(kind, float(freq), i), 22050)
+        import_audio(wavs, like, folder / f"{kind}.zarr")
+        paths.append(folder / f"{kind}.zarr")
+    return paths[0], paths[1]
+
+
+def domain_classifier(mels_a: np.ndarray, mels_b: np.ndarray, steps: int = 300, seed: int = 0
+                      ) -> Callable[[np.ndarray], np.ndarray]:
+    """Fit a logistic regression telling dB log-mels ``(N, n_mels, frames)`` of A (0) from those of B (1) on
+    their time-averaged spectra; returns ``p(B | mel)`` for a batch of mels."""
+    def spectra(mels: np.ndarray) -> np.ndarray:
+        return np.asarray(mels, dtype=np.float64).mean(axis=2)
+
+    x = np.concatenate([spectra(mels_a), spectra(mels_b)])
+    mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
+    inputs = torch.tensor((x - mean) / std, dtype=torch.float32)
+    labels = torch.cat([torch.zeros(len(mels_a)), torch.ones(len(mels_b))])
+    torch.manual_seed(seed)
+    weights = torch.zeros(x.shape[1], requires_grad=True)
+    bias = torch.zeros(1, requires_grad=True)
+    optimiser = torch.optim.Adam([weights, bias], lr=0.05)
+    for _ in range(steps):
+        loss = F.binary_cross_entropy_with_logits(inputs @ weights + bias, labels) + 1e-2 * weights.pow(2).sum()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+
+    def p_b(mels: np.ndarray) -> np.ndarray:
+        z = torch.tensor((spectra(mels) - mean) / std, dtype=torch.float32)
+        with torch.no_grad():
+            return torch.sigmoid(z @ weights + bias).numpy()
+
+    return p_b
