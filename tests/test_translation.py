@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -229,3 +230,52 @@ def test_a_domain_classifier_takes_translated_clips_for_domain_b(tone_domains, t
     assert untranslated == 0.0
     assert trained >= 0.75 > untranslated
     assert barely <= 0.25
+
+
+def test_avb_kl_terms_train_and_resume_exactly(store_a, small_dexed_store, tmp_path) -> None:
+    """``--kl avb``: the shared last layer of the encoders is AVB's implicit posterior and each domain has a KL
+    discriminator T(h, z) (patchflow.models.avb's), trained in a third step; 2 + 2 iterations give the weights of
+    4, and the discriminators' logistic loss falls below chance (they tell the posterior from the prior)."""
+    from patchflow.models.avb import Discriminator, ImplicitPosterior
+
+    model = UnitTranslator(UnitConfig(input_shape=(128, 87), kl="avb", **TINY))
+    assert isinstance(model.posterior, ImplicitPosterior) and isinstance(model.kl_disc_b, Discriminator)
+    assert not hasattr(model, "enc_shared")
+    steps = model.training_steps()
+    assert [s.name for s in steps] == ["gen", "disc", "kl"]
+    ids = [{id(p) for p in s.parameters} for s in steps]
+    assert all(ids[i].isdisjoint(ids[j]) for i in range(3) for j in range(i + 1, 3))
+    assert sum(map(len, ids)) == len(list(model.parameters()))
+    x = torch.randn(2, 128, 87)
+    mode, none = model.encode(x, "a")
+    assert mode.shape == (2, 8, 32, 22) and none is None
+    z, kl = model.posterior_sample(x, "b")
+    assert z.shape == mode.shape and kl.shape == () and len(model.last_posteriors["b"]) == 1
+
+    b = small_dexed_store.path
+    config = TranslationTrainConfig(steps=4, batch_size=4, checkpoint_every=2, model=UnitConfig(kl="avb", **TINY))
+    train_translation(store_a, b, tmp_path / "straight", config)
+    run = tmp_path / "run"
+    args = ["translate", "train", "--a", str(store_a), "--b", str(b), "--out", str(run), "--steps", "2",
+            "--batch-size", "4", "--checkpoint-every", "2", "--channels", "8", "--latent-channels", "8",
+            "--kl", "avb", "--no-progress"]
+    assert runner.invoke(app, args).exit_code == 0
+    again = runner.invoke(app, [*args[:9], "4", *args[10:]])
+    assert again.exit_code == 0, again.output
+    resumed = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["model"]
+    reference = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert any(k.startswith("kl_disc_a.") for k in reference)
+    assert all(torch.equal(resumed[k], reference[k]) for k in reference)
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4]
+    assert all(np.isfinite([m["kl_loss"], m["t_a"], m["t_b"], m["kl_a"]]).all() for m in metrics)
+
+    gaussian = runner.invoke(app, [*args[:9], "6", *args[10:-3], "--no-progress"])  # the same run without --kl avb
+    assert gaussian.exit_code == 1 and "other model settings" in gaussian.output
+
+    long = train_translation(store_a, b, tmp_path / "long", TranslationTrainConfig(
+        steps=40, batch_size=4, checkpoint_every=40, model=UnitConfig(kl="avb", **TINY)))
+    lines = (tmp_path / "long" / "metrics.jsonl").read_text().splitlines()
+    losses = [m["t_a"] + m["t_b"] for m in map(json.loads, lines)]
+    assert long["step"] == 40 and len(losses) == 40
+    assert np.mean(losses[-5:]) < min(np.mean(losses[:5]) - 0.05, 2 * 2 * math.log(2))

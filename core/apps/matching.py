@@ -354,16 +354,21 @@ def shift_to_note(sound: np.ndarray, sample_rate: int, from_note: int, to_note: 
 
 
 def sound_features(run: Run, sound: np.ndarray, from_note: int, level: float | None,
-                   translate: Callable[[np.ndarray], np.ndarray] | None = None
+                   translate: Callable[[np.ndarray], np.ndarray] | None = None,
+                   translate_audio: Callable[[np.ndarray], np.ndarray] | None = None
                    ) -> tuple[torch.Tensor, np.ndarray, float]:
     """What the model and the retrieval read of a sound: the sound moved from ``from_note`` to the run's note,
-    scaled to peak ``level`` (none: unscaled), as log-mel, optionally translated into the synth's domain.
+    optionally translated into the synth's domain as audio (``translate_audio``, before the level is set),
+    scaled to peak ``level`` (none: unscaled), as log-mel, optionally translated into the synth's domain as
+    log-mel (``translate``).
 
     Returns:
         ``(model input (1, n_mels, frames), raw log-mel in dB (1, n_mels, frames), gain applied)``.
     """
     base = run.render_settings
     heard = shift_to_note(sound, base.sample_rate, from_note, base.note, base.num_samples)
+    if translate_audio is not None:
+        heard = np.asarray(translate_audio(heard), dtype=np.float32)
     peak = float(np.max(np.abs(heard)))
     gain = level / peak if level and peak > 0 else 1.0
     raw = log_mel(heard[None] * gain, run.feature_settings)
@@ -441,7 +446,8 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
                 neighbours: int = 8, top: int = 3, workers: int | None = None, seed: int = 0,
                 metric: str = "sc+db", progress: Progress | None = None,
                 sample_count: int | None = None,
-                translate: Callable[[np.ndarray], np.ndarray] | None = None) -> MatchResult:
+                translate: Callable[[np.ndarray], np.ndarray] | None = None,
+                translate_audio: Callable[[np.ndarray], np.ndarray] | None = None) -> MatchResult:
     """Find parameters whose rendering sounds like ``target``.
 
     Args:
@@ -475,6 +481,9 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
         translate: Maps the sound's dB log-mel ``(1, n_mels, frames)`` to the one the model and the retrieval read
             (:meth:`patchflow.runtime.translation.Translator.translate_mel`: the sound translated into the synth's
             domain); candidates are still rendered and compared with the sound itself.
+        translate_audio: Maps the sound (moved to the run's note, at its rate and length) to audio the model and
+            the retrieval read instead (:meth:`patchflow.runtime.translation.Translator.translate_wave`: a UMT
+            translation into the synth's domain); candidates are still compared with the sound itself.
     """
     say = or_quiet(progress).message
     start_time = time.monotonic()
@@ -488,7 +497,7 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
     whole = target if sound is None else sound
 
     def features_at(from_note: int) -> tuple[torch.Tensor, np.ndarray, float]:
-        return sound_features(run, whole, from_note, level, translate)
+        return sound_features(run, whole, from_note, level, translate, translate_audio)
 
     def neighbours_of(raw: np.ndarray) -> tuple[np.ndarray, list[str], str]:
         if neighbours > 0 and index is not None:
@@ -567,7 +576,7 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
                              "velocity": settings.velocity, "notes_tried": tried, "model_note": base.note,
                              "shifted_semitones": base.note - settings.note, "retrieval": retrieval,
                              "retrieved": retrieved, "spectrogram": spec.to_json(),
-                             "translated": translate is not None},
+                             "translated": translate is not None or translate_audio is not None},
                        settings=settings, base_preset=base_preset)
 
 

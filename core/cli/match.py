@@ -86,7 +86,8 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="Seed of sampling and search."),
         translate: Path = typer.Option(None, "--translate", help="A run of `patchflow translate train`: the model "
                                        "and the retrieval read SOUND's log-mel translated into the synth's domain "
-                                       "(candidates are still compared with SOUND itself)."),
+                                       "(UNIT: the log-mel translated; UMT: the mel of the translated audio; "
+                                       "candidates are still compared with SOUND itself)."),
         as_json: bool = typer.Option(False, "--json", help="Print match.json instead of a summary line."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
     ) -> None:
@@ -203,7 +204,9 @@ def _match(run_path: Path | None, sound: Path, *, synth: str | None, out: Path, 
                          budget_seconds=budget, latent_count=latent_samples, neighbours=neighbours,
                          top=max(3, top), workers=workers, seed=seed, metric=metric,
                          progress=ConsoleProgress(err_console, enabled=progress),
-                         translate=translator.translate_mel if translator is not None else None)
+                         translate=translator.translate_mel if translator and translator.kind == "unit" else None,
+                         translate_audio=translator.translate_wave if translator and translator.kind == "umt"
+                         else None)
     if translator is not None:
         result.info["translation"] = str(translator.run_dir)
     written = write_match(result, run, None, out, top=top, target_info=target.to_json())

@@ -1,18 +1,22 @@
-"""``patchflow translate``: learn to translate recordings' log-mels into a synth's (UNIT, no paired data), and
-apply a trained translation to a sound."""
+"""``patchflow translate``: learn to translate recordings into a synth's sound without paired data (UNIT on
+log-mels, or the universal music translation network on audio), and apply a trained translation to a sound."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.markup import escape
 
 from .app import console, friendly_errors
 
-translate_app = typer.Typer(help="Translate recordings' spectrograms into a synth's domain (UNIT, unpaired).",
-                            no_args_is_help=True)
+translate_app = typer.Typer(help="Translate recordings into a synth's domain without paired data (UNIT on "
+                            "spectrograms, UMT on audio).", no_args_is_help=True)
+#: The models ``translate train --model`` trains.
+MODELS = ("unit", "umt")
+#: The sizes of the UMT model ``--size`` chooses.
+UMT_SIZES = ("cpu", "paper")
 
 
 def register(app: typer.Typer) -> None:
@@ -35,40 +39,75 @@ def _lambdas(text: Optional[str]) -> Optional[tuple[float, ...]]:
     return values
 
 
+def _model_config(name: str, lambdas: Optional[str], channels: Optional[int], latent_channels: Optional[int],
+                  kl: Optional[str], size: Optional[str]) -> Any:
+    """The settings of ``--model`` from the options; options of the other model are refused."""
+    from ..errors import PatchflowError
+
+    if name not in MODELS:
+        raise PatchflowError(f"--model must be one of {', '.join(MODELS)}, got {name!r}")
+    given = {"--lambdas": lambdas, "--channels": channels, "--latent-channels": latent_channels, "--kl": kl} \
+        if name == "umt" else {"--size": size}
+    foreign = [option for option, value in given.items() if value is not None]
+    if foreign:
+        raise PatchflowError(f"{', '.join(foreign)}: not an option of --model {name}")
+    if name == "umt":
+        from ..models.umt import UmtConfig
+
+        if (size or "cpu") not in UMT_SIZES:
+            raise PatchflowError(f"--size must be one of {', '.join(UMT_SIZES)}, got {size!r}")
+        return UmtConfig.paper() if size == "paper" else UmtConfig()
+    from ..models.unit import UnitConfig
+
+    weights = _lambdas(lambdas)
+    width = 16 if channels is None else channels
+    return UnitConfig(channels=width, latent_channels=16 if latent_channels is None else latent_channels,
+                      disc_channels=width, kl=kl or "gaussian", **({"lambdas": weights} if weights else {}))
+
+
 @translate_app.command("train")
 @friendly_errors
 def train_command(
     a: Path = typer.Option(..., "--a", help="Domain A: a store of recordings (`patchflow dataset import-audio`)."),
     b: Path = typer.Option(..., "--b", help="Domain B: a synth's store (`patchflow dataset build`)."),
     out: Path = typer.Option(..., "--out", "-o", help="Run directory to write (rerun the command to resume)."),
-    steps: int = typer.Option(2000, "--steps", help="Iterations in all (one generator and one discriminator "
-                              "step each)."),
+    model_name: str = typer.Option("unit", "--model", help="unit (UNIT on log-mels, seed 003) or umt (the "
+                                   "universal music translation network on audio, seed 004)."),
+    steps: int = typer.Option(2000, "--steps", help="Iterations in all (each: one step of every optimiser of "
+                              "the model)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Mels of each domain per iteration."),
     lr: float = typer.Option(2e-4, "--lr", help="Adam's learning rate of both steps."),
-    lambdas: Optional[str] = typer.Option(None, "--lambdas", help="lambda_0..lambda_4 as five comma-separated "
-                                          "weights (GAN, KL, reconstruction, cycle KL, cycle reconstruction; "
-                                          "default 1,0.01,10,0.01,10)."),
-    channels: int = typer.Option(16, "--channels", help="Width of the first convolution."),
-    latent_channels: int = typer.Option(16, "--latent-channels", help="Channels of the shared latent map."),
+    lambdas: Optional[str] = typer.Option(None, "--lambdas", help="UNIT: lambda_0..lambda_4 as five "
+                                          "comma-separated weights (GAN, KL, reconstruction, cycle KL, cycle "
+                                          "reconstruction; default 1,0.01,10,0.01,10)."),
+    channels: Optional[int] = typer.Option(None, "--channels", help="UNIT: width of the first convolution "
+                                           "(default 16)."),
+    latent_channels: Optional[int] = typer.Option(None, "--latent-channels", help="UNIT: channels of the shared "
+                                                  "latent map (default 16)."),
+    kl: Optional[str] = typer.Option(None, "--kl", help="UNIT: gaussian (closed-form KL, the default) or avb "
+                                     "(implicit posterior, KL estimated by a discriminator per domain)."),
+    size: Optional[str] = typer.Option(None, "--size", help="UMT: cpu (small, 8 kHz, the default) or paper "
+                                       "(the paper's sizes, 16 kHz: a GPU job)."),
+    max_clips: int = typer.Option(512, "--max-clips", help="UMT: clips of each domain read into memory."),
     checkpoint_every: int = typer.Option(100, "--checkpoint-every", help="Iterations between checkpoints."),
     seed: int = typer.Option(0, "--seed", help="Seed of the initialisation, the batches and the noise."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
-    """Train a UNIT translation model from the recordings of A to the synth sounds of B (rerun to resume)."""
-    from ..models.unit import UnitConfig
+    """Train a translation model from the recordings of A to the synth sounds of B (rerun to resume)."""
     from ..training.translation import TranslationTrainConfig, train_translation
     from .app import err_console
     from .progress import ConsoleProgress
 
-    weights = _lambdas(lambdas)
-    model = UnitConfig(channels=channels, latent_channels=latent_channels, disc_channels=channels,
-                       **({"lambdas": weights} if weights else {}))
+    model = _model_config(model_name, lambdas, channels, latent_channels, kl, size)
     config = TranslationTrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                                    checkpoint_every=checkpoint_every, device=device, model=model)
+                                    checkpoint_every=checkpoint_every, device=device, model=model,
+                                    max_clips=max_clips)
     summary = train_translation(a, b, out, config, progress=ConsoleProgress(err_console, enabled=progress))
     terms = summary["terms"]
-    last = f": loss {terms['loss']:.4f}, discriminators {terms['disc_loss']:.4f}" if terms else ""
+    second = "discriminators" if model_name == "unit" else "domain classifier"
+    last = f": loss {terms['loss']:.4f}, {second} {terms.get('disc_loss', terms.get('confusion_loss')):.4f}" \
+        if terms else ""
     console.print(f"[bold]{escape(str(out))}[/]: {summary['step']} steps{last}")
 
 
@@ -78,10 +117,13 @@ def apply_command(
     run_dir: Path = typer.Argument(..., help="Run directory written by `patchflow translate train`."),
     sound: Path = typer.Argument(..., help="A sound of domain A (WAV, FLAC, OGG, MP3, ...)."),
     out: Path = typer.Option(Path("translated"), "--out", "-o", help="Folder for the picture and the WAV."),
-    n_iter: int = typer.Option(32, "--griffin-lim-iterations", help="Phase iterations of Griffin-Lim."),
+    n_iter: int = typer.Option(32, "--griffin-lim-iterations", help="UNIT: phase iterations of Griffin-Lim."),
+    temperature: float = typer.Option(1.0, "--temperature", help="UMT: temperature of the decoder's sampling "
+                                      "(0: the most likely sample each time)."),
+    seed: int = typer.Option(0, "--seed", help="UMT: seed of the decoder's sampling."),
 ) -> None:
-    """Translate SOUND into the synth's domain: its log-mel as a PNG (beside the original's) and, through
-    Griffin-Lim, as a WAV."""
+    """Translate SOUND into the synth's domain: its log-mel as a PNG (beside the original's), a .npy and a WAV
+    (UNIT: the log-mel through Griffin-Lim; UMT: the audio its WaveNet decoder generates, at the model's rate)."""
     import numpy as np
 
     from ..audio import read_audio_file, write_wav
@@ -91,21 +133,26 @@ def apply_command(
 
     if n_iter < 1:
         raise PatchflowError(f"--griffin-lim-iterations must be >= 1, got {n_iter}")
-    translator = load_translator(run_dir)
+    if temperature < 0:
+        raise PatchflowError(f"--temperature must be >= 0, got {temperature}")
+    translator = load_translator(run_dir, temperature=temperature, seed=seed)
     settings = translator.render_settings
     decoded = read_audio_file(sound, settings.sample_rate)
     if not float(np.max(np.abs(decoded.audio), initial=0.0)) >= SILENCE_PEAK:
         raise PatchflowError(f"{sound}: silent (peak below {SILENCE_PEAK:g}); nothing to translate")
-    mel, translated = translator.translate_audio(decoded.audio, settings.sample_rate)
+    mel, translated, generated = translator.translate_clip(decoded.audio, settings.sample_rate)
     if out.exists() and not out.is_dir():
         raise PatchflowError(f"{out} is a file; --out must be a folder")
     out.mkdir(parents=True, exist_ok=True)
     png = write_mel_png(out / f"{sound.stem}_translated.png",
                         [(f"{sound.stem} (A)", mel), ("translated to B", translated)],
                         title=f"{run_dir.name}, step {translator.step}")
-    audio = mel_to_audio(translated, translator.features, settings.num_samples, n_iter=n_iter)
+    if generated is None:
+        audio, how = mel_to_audio(translated, translator.features, settings.num_samples, n_iter=n_iter), \
+            f"Griffin-Lim, {n_iter} iterations"
+    else:
+        audio, how = generated, f"WaveNet decoder at {translator.model.config.sample_rate} Hz"
     wav = out / f"{sound.stem}_translated.wav"
     write_wav(wav, audio, settings.sample_rate, normalise=True)
     np.save(out / f"{sound.stem}_translated_mel.npy", translated)
-    console.print(f"Wrote {png}, {wav} (Griffin-Lim, {n_iter} iterations) and the mel as .npy",
-                  highlight=False, markup=False)
+    console.print(f"Wrote {png}, {wav} ({how}) and the mel as .npy", highlight=False, markup=False)

@@ -1,6 +1,7 @@
 """Using a trained translation run (``patchflow translate train``): a sound of domain A (a recording) becomes the
-log-mel it would have in domain B (the synth's renders), and that log-mel a picture and, through Griffin-Lim,
-audio.
+log-mel it would have in domain B (the synth's renders). A UNIT run translates the log-mel itself (which becomes
+audio through Griffin-Lim); a UMT run translates the audio (its decoder of domain B sampled autoregressively at
+the model's rate), whose log-mel is then taken as the synth's featurizer takes it.
 
 A sound is read the way ``dataset import-audio`` read domain A's clips: mono, resampled, cut or zero-padded at the
 end to the clip length, scaled to the level of domain A's store (its ``target_peak``), so the encoder sees what it
@@ -19,10 +20,11 @@ import torch
 
 from ..data.features import FeatureSettings, log_mel
 from ..errors import PatchflowError
-from ..models.unit import UnitConfig, UnitTranslator
+from ..models.umt import UmtTranslator
+from ..models.unit import UnitTranslator
 from ..synth import RenderSettings
 from ..training.state import CheckpointError, load_checkpoint
-from ..training.translation import CHECKPOINT, KIND, RUN_FILE
+from ..training.translation import CHECKPOINT, KINDS, RUN_FILE, UMT_PEAK
 
 
 class TranslationRunError(PatchflowError):
@@ -38,12 +40,21 @@ class Translator:
         model: The model, in evaluation mode.
         facts: ``translation.json``: the model's settings and both domains' facts.
         step: Iterations the checkpoint was trained for.
+        temperature: UMT: the temperature of the decoder's sampling (0: the most likely class each sample).
+        seed: UMT: the seed of that sampling (a translation is the same each time).
     """
 
     run_dir: Path
-    model: UnitTranslator
+    model: UnitTranslator | UmtTranslator
     facts: dict[str, Any]
     step: int
+    temperature: float = 1.0
+    seed: int = 0
+
+    @property
+    def kind(self) -> str:
+        """``unit`` (translates log-mels) or ``umt`` (translates audio)."""
+        return str(self.facts["kind"])
 
     @property
     def features(self) -> FeatureSettings:
@@ -60,7 +71,13 @@ class Translator:
         return tuple(int(s) for s in self.facts["a"]["mel_shape"])  # type: ignore[return-value]
 
     def translate_mel(self, raw_mel: np.ndarray, source: str = "a", target: str = "b") -> np.ndarray:
-        """The dB log-mel ``(n_mels, frames)`` (or a batch) of ``source`` translated into ``target``."""
+        """The dB log-mel ``(n_mels, frames)`` (or a batch) of ``source`` translated into ``target`` (UNIT runs).
+
+        Raises:
+            TranslationRunError: A UMT run (it translates audio: :meth:`translate_wave`), or a mel of another shape.
+        """
+        if self.kind != "unit":
+            raise TranslationRunError(f"{self.run_dir} is a {self.kind} run: it translates audio, not log-mels")
         mel = np.asarray(raw_mel, dtype=np.float32)
         if tuple(mel.shape[-2:]) != self.mel_shape:
             raise TranslationRunError(f"a mel of {mel.shape[-2]} x {mel.shape[-1]} does not fit the run's "
@@ -83,14 +100,52 @@ class Translator:
             clip = clip * (float(target) / peak)
         return clip
 
+    def translate_wave(self, audio: np.ndarray, target: str = "b") -> np.ndarray:
+        """Audio of domain A at domain B's sample rate (``(samples,)`` or a batch ``(N, samples)``) translated
+        into ``target`` by a UMT run: resampled to the model's rate, scaled to the peak it trained on, sampled
+        from the decoder of ``target`` on the clip's code, resampled back; as long as the input and at peak
+        :data:`~patchflow.training.translation.UMT_PEAK` (a caller scales it to the level it needs).
+
+        Raises:
+            TranslationRunError: A UNIT run (it translates log-mels).
+        """
+        import soxr
+
+        if self.kind != "umt":
+            raise TranslationRunError(f"{self.run_dir} is a {self.kind} run: it translates log-mels, not audio")
+        rate, own = self.render_settings.sample_rate, self.model.config.sample_rate
+        clips = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+        low = np.stack([soxr.resample(c, rate, own, quality="HQ") for c in clips]) if rate != own else clips
+        peaks = np.abs(low).max(axis=1, keepdims=True)
+        low = low * (UMT_PEAK / np.maximum(peaks, 1e-6))
+        generator = torch.Generator().manual_seed(self.seed)
+        out = self.model.translate(torch.from_numpy(np.ascontiguousarray(low, dtype=np.float32)), target,
+                                   self.temperature, generator).numpy()
+        back = np.stack([soxr.resample(c, own, rate, quality="HQ") for c in out]) if rate != own else out
+        n = clips.shape[1]
+        back = np.pad(back[:, :n], ((0, 0), (0, max(0, n - back.shape[1]))))
+        back = back * (UMT_PEAK / np.maximum(np.abs(back).max(axis=1, keepdims=True), 1e-6))
+        return back.astype(np.float32).reshape(np.shape(audio))
+
+    def translate_clip(self, audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(log-mel of the clip, its translation into domain B, the translated audio)``, the mels in dB; the
+        audio is UMT's (at B's sample rate and clip length), ``None`` for UNIT (whose audio is Griffin-Lim's)."""
+        clip = self.clip(audio, sample_rate)
+        mel = log_mel(clip, self.features).numpy()
+        if self.kind == "unit":
+            return mel, self.translate_mel(mel), None
+        wave = self.translate_wave(clip)
+        return mel, log_mel(wave, self.features).numpy(), wave
+
     def translate_audio(self, audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
         """``(log-mel of the clip, its translation into domain B)``, both in dB."""
-        mel = log_mel(self.clip(audio, sample_rate), self.features).numpy()
-        return mel, self.translate_mel(mel)
+        mel, translated, _ = self.translate_clip(audio, sample_rate)
+        return mel, translated
 
 
-def load_translator(run_dir: str | Path, device: str = "cpu") -> Translator:
-    """Load the last checkpoint of a translation run.
+def load_translator(run_dir: str | Path, device: str = "cpu", temperature: float = 1.0, seed: int = 0
+                    ) -> Translator:
+    """Load the last checkpoint of a translation run (``temperature`` and ``seed``: see :class:`Translator`).
 
     Raises:
         TranslationRunError: The folder holds no translation run, or a damaged one.
@@ -105,17 +160,19 @@ def load_translator(run_dir: str | Path, device: str = "cpu") -> Translator:
         facts = json.loads(run_file.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise TranslationRunError(f"{run_file}: unreadable ({exc})") from None
-    if not isinstance(facts, dict) or facts.get("kind") != KIND:
-        raise TranslationRunError(f"{run_file}: not a UNIT translation run (kind {facts.get('kind')!r})"
+    if not isinstance(facts, dict) or facts.get("kind") not in KINDS:
+        raise TranslationRunError(f"{run_file}: not a translation run of a known model (kind "
+                                  f"{facts.get('kind')!r}; known: {', '.join(KINDS)})"
                                   if isinstance(facts, dict) else f"{run_file}: not a translation run record")
     try:
         tensors, info = load_checkpoint(run_dir, CHECKPOINT, map_location=device)
     except CheckpointError as exc:
         raise TranslationRunError(str(exc)) from None
-    model = UnitTranslator(UnitConfig.from_json(facts["model"]))
+    config_class, model_class = KINDS[facts["kind"]]
+    model = model_class(config_class.from_json(facts["model"]))
     model.load_state_dict(tensors["model"])
     model.to(device).eval()
-    return Translator(run_dir, model, facts, int(info.get("step", 0)))
+    return Translator(run_dir, model, facts, int(info.get("step", 0)), temperature, seed)
 
 
 def mel_to_audio(raw_mel: np.ndarray, features: FeatureSettings, num_samples: int, n_iter: int = 32) -> np.ndarray:

@@ -1,9 +1,12 @@
-"""Training of the UNIT translation model (:mod:`patchflow.models.unit`) on two stores without paired data.
+"""Training of the translation models on two stores without paired data: UNIT (:mod:`patchflow.models.unit`, on
+log-mels) and the universal music translation network (:mod:`patchflow.models.umt`, on audio).
 
 Domain A is a store of recordings (``patchflow dataset import-audio``), domain B a synth's store; both must hold
-log-mels of one shape and one feature recipe. Each domain's mels are normalised by its own store's statistics.
-The loop runs the model's two optimisation steps (``gen``, then ``disc``) on every batch, each with its own Adam
-optimiser. The run directory holds ``translation.json`` (the model's settings and the facts of both stores),
+log-mels of one shape and one feature recipe. UNIT reads each domain's mels normalised by its own store's
+statistics; UMT reads clips of their audio, resampled to its rate, each scaled to peak 0.9, cut at random offsets
+and pitch-shifted for the encoder (:func:`umt_batch`). The loop runs the model's optimisation steps on every batch
+(UNIT: ``gen``, ``disc`` and with AVB ``kl``; UMT: ``main``, ``confusion``), each with its own Adam optimiser.
+The run directory holds ``translation.json`` (the model's settings and the facts of both stores),
 ``checkpoints/last.pt`` / ``.json`` (written atomically every ``checkpoint_every`` steps and at the end, with the
 random states, so that a resumed run takes the batches and noise it would have taken) and ``metrics.jsonl``.
 """
@@ -15,14 +18,16 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from ..data.store import PresetStore, open_store
+from ..errors import PatchflowError
 from ..locking import FolderLock
-from ..models.unit import DISC_STEP, GEN_STEP, UnitConfig, UnitTranslator
+from ..models.umt import UmtConfig, UmtTranslator, mu_law_encode
+from ..models.unit import UnitConfig, UnitTranslator
 from ..progress import Progress, or_quiet
 from .errors import NonFiniteLossError, TrainingError
 from .state import capture_rng, has_checkpoint, load_checkpoint, restore_rng, save_checkpoint, seed_everything
@@ -30,7 +35,15 @@ from .state import capture_rng, has_checkpoint, load_checkpoint, restore_rng, sa
 RUN_FILE = "translation.json"
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINT = "last"
-KIND = "unit"
+#: The translation models by the ``kind`` their runs record: their settings' class and the model's.
+KINDS: dict[str, tuple[type, type]] = {"unit": (UnitConfig, UnitTranslator), "umt": (UmtConfig, UmtTranslator)}
+#: Peak each UMT training clip is scaled to before mu-law coding.
+UMT_PEAK = 0.9
+
+
+def kind_of(model: UnitConfig | UmtConfig) -> str:
+    """The ``kind`` of a model's settings (``unit`` or ``umt``)."""
+    return next(kind for kind, (config_class, _) in KINDS.items() if isinstance(model, config_class))
 
 
 @dataclass
@@ -44,7 +57,8 @@ class TranslationTrainConfig:
         seed: Seed of the initialisation, the batches and the noise.
         checkpoint_every: Iterations between checkpoints.
         device: ``cpu`` or ``cuda``.
-        model: The model's sizes and loss weights.
+        model: The model's sizes and loss weights: :class:`UnitConfig` or :class:`UmtConfig`.
+        max_clips: UMT only: at most this many clips of each domain are read into memory (a seeded sample).
     """
 
     steps: int = 200
@@ -53,13 +67,15 @@ class TranslationTrainConfig:
     seed: int = 0
     checkpoint_every: int = 50
     device: str = "cpu"
-    model: UnitConfig = field(default_factory=UnitConfig)
+    model: UnitConfig | UmtConfig = field(default_factory=UnitConfig)
+    max_clips: int = 512
 
     def check(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1 or not self.lr > 0:
+        if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1 or not self.lr > 0 \
+                or self.max_clips < 1:
             raise TrainingError(f"steps, batch size and checkpoint interval must be >= 1 and the learning rate > 0 "
                                 f"(got steps {self.steps}, batch {self.batch_size}, checkpoint every "
-                                f"{self.checkpoint_every}, lr {self.lr})")
+                                f"{self.checkpoint_every}, lr {self.lr}, max clips {self.max_clips})")
 
 
 def domain_facts(store: PresetStore, given: str | Path) -> dict[str, Any]:
@@ -103,18 +119,74 @@ def _load_mels(store: PresetStore) -> torch.Tensor:
     return torch.from_numpy(store.normalise_mel(mels).astype(np.float32))
 
 
+def _generator(seed: int, step: int, domain: int) -> torch.Generator:
+    """The batch of a step and domain depends on them only, so that a resumed run takes the same ones."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step * 2 + domain)
+
+
 def _batch(mels: torch.Tensor, size: int, seed: int, step: int, domain: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + step * 2 + domain)
-    return mels[torch.randint(len(mels), (size,), generator=gen)]
+    return mels[torch.randint(len(mels), (size,), generator=_generator(seed, step, domain))]
+
+
+def load_clips(store: PresetStore, sample_rate: int, max_clips: int, seed: int) -> torch.Tensor:
+    """Audio of a domain's rows (at most ``max_clips``, a seeded sample, in row order) resampled to
+    ``sample_rate``, each scaled to peak :data:`UMT_PEAK`."""
+    import soxr
+
+    rows = domain_rows(store)
+    if len(rows) > max_clips:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, max_clips, replace=False))
+    audio = np.asarray(store.audio_array.get_orthogonal_selection((rows, slice(None))), dtype=np.float32)
+    rate = store.render_settings.sample_rate
+    if rate != sample_rate:
+        audio = np.stack([soxr.resample(clip, rate, sample_rate, quality="HQ") for clip in audio])
+    peaks = np.abs(audio).max(axis=1, keepdims=True)
+    return torch.from_numpy((audio * (UMT_PEAK / np.maximum(peaks, 1e-6))).astype(np.float32))
+
+
+def umt_batch(clips: torch.Tensor, size: int, length: int, semitones: float, generator: torch.Generator
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``size`` random clips of ``length`` samples and their pitch-shifted copies, as mu-law classes.
+
+    The copy of a clip is read from the same offset ``r`` times faster (linear interpolation), ``r = 2^(u / 12)``
+    with ``u`` uniform in ``[-semitones, semitones]``: the augmentation ``O(s, r)`` of the paper, one shift per
+    clip (the paper shifts shorter segments by different amounts).
+    """
+    total = clips.shape[1]
+    reach = int(np.ceil(length * 2.0 ** (semitones / 12.0))) + 1
+    if total < reach:
+        raise TrainingError(f"clips of {total} samples are shorter than the model's clip of {length} (plus the "
+                            f"pitch shift's reach, {reach})")
+    which = torch.randint(len(clips), (size,), generator=generator)
+    offsets = torch.randint(total - reach + 1, (size,), generator=generator)
+    shifts = (torch.rand(size, generator=generator) * 2 - 1) * semitones
+    rates = torch.pow(2.0, shifts / 12.0)
+    picked = clips[which]
+    steps = torch.arange(length, dtype=torch.float32)
+    plain = torch.gather(picked, 1, offsets[:, None] + steps.long()[None])
+    where = offsets[:, None].float() + steps[None] * rates[:, None]
+    low = where.floor().long().clamp(max=total - 2)
+    frac = where - low.float()
+    shifted = torch.gather(picked, 1, low) * (1 - frac) + torch.gather(picked, 1, low + 1) * frac
+    return mu_law_encode(plain), mu_law_encode(shifted)
 
 
 def _record(config: TranslationTrainConfig, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     train = dataclasses.asdict(config)
     train.pop("model")
-    return {"kind": KIND, "model": config.model.to_json(), "train": train, "a": a, "b": b}
+    return {"kind": kind_of(config.model), "model": config.model.to_json(), "train": train, "a": a, "b": b}
+
+
+def _saved_model(saved: dict[str, Any]) -> Any:
+    """A saved run's model settings with today's defaults for keys it predates (``None`` if unreadable)."""
+    try:
+        return KINDS[saved.get("kind", "unit")][0].from_json(saved["model"]).to_json()
+    except (KeyError, TypeError, PatchflowError):
+        return saved.get("model")
 
 
 def _check_resume(saved: dict[str, Any], new: dict[str, Any], out: Path) -> None:
+    saved = {**saved, "kind": saved.get("kind"), "model": _saved_model(saved)}
     for key in ("kind", "model"):
         if saved.get(key) != new[key]:
             raise TrainingError(f"{out} holds a translation run with other model settings ({saved.get(key)} vs "
@@ -123,7 +195,7 @@ def _check_resume(saved: dict[str, Any], new: dict[str, Any], out: Path) -> None
         if saved[dom]["absolute_path"] != new[dom]["absolute_path"]:
             raise TrainingError(f"{out} was trained with --{dom} {saved[dom]['path']}, not {new[dom]['path']}; "
                                 f"choose another --out")
-    for key in ("batch_size", "lr", "seed"):
+    for key in ("batch_size", "lr", "seed") + (("max_clips",) if new["kind"] == "umt" else ()):
         if saved["train"].get(key) != new["train"][key]:
             raise TrainingError(f"{out} was trained with {key} {saved['train'].get(key)}, not {new['train'][key]}; "
                                 f"resume with the same settings or choose another --out")
@@ -139,10 +211,33 @@ def _trim_metrics(path: Path, step: int) -> None:
     tmp.replace(path)
 
 
+def _batches(a: PresetStore, b: PresetStore, config: TranslationTrainConfig, device: torch.device
+             ) -> Callable[[int], tuple[torch.Tensor, ...]]:
+    """The batch of each iteration, a function of the seed and the iteration only: UNIT's ``(x_a, x_b)`` mels,
+    UMT's ``(a, a_shifted, b, b_shifted)`` mu-law clips."""
+    if isinstance(config.model, UnitConfig):
+        mels_a, mels_b = _load_mels(a).to(device), _load_mels(b).to(device)
+        return lambda step: (_batch(mels_a, config.batch_size, config.seed, step, 0),
+                             _batch(mels_b, config.batch_size, config.seed, step, 1))
+    model = config.model
+    clips = [load_clips(store, model.sample_rate, config.max_clips, config.seed + i)
+             for i, store in enumerate((a, b))]
+
+    def umt(step: int) -> tuple[torch.Tensor, ...]:
+        out: list[torch.Tensor] = []
+        for i, domain in enumerate(clips):
+            out += umt_batch(domain, config.batch_size, model.clip_samples, model.augment_semitones,
+                             _generator(config.seed, step, i))
+        return tuple(t.to(device) for t in out)
+
+    return umt
+
+
 def train_translation(a_path: str | Path, b_path: str | Path, out: str | Path,
                       config: TranslationTrainConfig | None = None, *, progress: Progress | None = None
                       ) -> dict[str, Any]:
-    """Train (or resume) a UNIT translation model from store ``a_path`` (recordings) to ``b_path`` (a synth's).
+    """Train (or resume) a translation model (UNIT or UMT, after ``config.model``) from store ``a_path``
+    (recordings) to ``b_path`` (a synth's).
 
     Running it again on the same ``out`` continues from the last checkpoint up to ``config.steps``.
 
@@ -159,8 +254,9 @@ def train_translation(a_path: str | Path, b_path: str | Path, out: str | Path,
     a_path, b_path, out = Path(a_path), Path(b_path), Path(out)
     a, b = open_store(a_path), open_store(b_path)
     check_domains(a, b, a_path, b_path)
-    model_config = dataclasses.replace(config.model, input_shape=tuple(int(s) for s in a.mel.shape[1:]))
-    config = dataclasses.replace(config, model=model_config)
+    if isinstance(config.model, UnitConfig):
+        model_config = dataclasses.replace(config.model, input_shape=tuple(int(s) for s in a.mel.shape[1:]))
+        config = dataclasses.replace(config, model=model_config)
     record = _record(config, domain_facts(a, a_path), domain_facts(b, b_path))
     if out.exists() and not out.is_dir():
         raise TrainingError(f"{out} is a file; --out must be a run directory")
@@ -180,7 +276,7 @@ def _train_locked(a: PresetStore, b: PresetStore, out: Path, config: Translation
         raise TrainingError(f"--device {config.device}: CUDA is not available here; use --device cpu")
     device = torch.device(config.device)
     seed_everything(config.seed)
-    model = UnitTranslator(config.model).to(device)
+    model = KINDS[record["kind"]][1](config.model).to(device)
     steps = model.training_steps()
     optimisers = {s.name: torch.optim.Adam(s.parameters, lr=config.lr * s.lr_scale, betas=(0.5, 0.999))
                   for s in steps}
@@ -201,7 +297,7 @@ def _train_locked(a: PresetStore, b: PresetStore, out: Path, config: Translation
         tmp.write_text(json.dumps(record, indent=2) + "\n")
         tmp.replace(run_file)
         (out / METRICS_FILE).unlink(missing_ok=True)  # of a start that ended before its first checkpoint
-    mels_a, mels_b = _load_mels(a).to(device), _load_mels(b).to(device)
+    batch_of = _batches(a, b, config, device)
     terms: dict[str, float] = {}
     model.train()
 
@@ -211,28 +307,25 @@ def _train_locked(a: PresetStore, b: PresetStore, out: Path, config: Translation
                    **{f"optimizer_{n}": o.state_dict() for n, o in optimisers.items()}}
         save_checkpoint(out, CHECKPOINT, tensors, {"step": step, "rng": rng_info, "terms": terms})
 
+    second = steps[1].name
     with progress.task("translate train", total=config.steps, unit="steps", completed=start) as task, \
             (out / METRICS_FILE).open("a") as metrics:
         for step in range(start, config.steps):
-            x_a = _batch(mels_a, config.batch_size, config.seed, step, 0)
-            x_b = _batch(mels_b, config.batch_size, config.seed, step, 1)
-            gen_loss, gen_terms = model.loss(x_a, x_b)
-            optimisers[GEN_STEP].zero_grad(set_to_none=True)
-            gen_loss.backward()
-            optimisers[GEN_STEP].step()
-            x_ab, x_ba = model.last_translations
-            disc_loss, disc_terms = model.disc_loss(x_a, x_b, x_ab, x_ba)
-            optimisers[DISC_STEP].zero_grad(set_to_none=True)
-            disc_loss.backward()
-            optimisers[DISC_STEP].step()
-            terms = {"loss": float(gen_loss.detach()), "disc_loss": float(disc_loss.detach()),
-                     **{k: float(v) for k, v in gen_terms.items()}, **{k: float(v) for k, v in disc_terms.items()}}
+            batch = batch_of(step)
+            terms = {}
+            for i, training_step in enumerate(steps):
+                loss, step_terms = model.loss(*batch) if i == 0 else model.step_loss(training_step.name, *batch)
+                optimisers[training_step.name].zero_grad(set_to_none=True)
+                loss.backward()
+                optimisers[training_step.name].step()
+                terms["loss" if i == 0 else f"{training_step.name}_loss"] = float(loss.detach())
+                terms.update({k: float(v) for k, v in step_terms.items()})  # the models name their terms apart
             if not all(math.isfinite(v) for v in terms.values()):
                 bad = ", ".join(k for k, v in terms.items() if not math.isfinite(v))
                 raise NonFiniteLossError(f"step {step + 1}: {bad} is not finite; the last checkpoint in {out} is "
                                          f"kept (try a smaller --lr)")
             metrics.write(json.dumps({"step": step + 1, **terms}) + "\n")
-            task.advance(1, f"loss {terms['loss']:.3f} disc {terms['disc_loss']:.3f}")
+            task.advance(1, f"loss {terms['loss']:.3f} {second} {terms[f'{second}_loss']:.3f}")
             if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
                 metrics.flush()
                 checkpoint(step + 1)
