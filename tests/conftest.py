@@ -124,6 +124,15 @@ def tagged_dexed_store(small_dexed_store, tmp_path_factory: pytest.TempPathFacto
     return path
 
 
+@pytest.fixture(scope="session")
+def tone_domains(small_dexed_store, tmp_path_factory: pytest.TempPathFactory):
+    """Two stores for the translation tests: square tones (domain A) and sine tones (B), 16 pitches each,
+    imported like the small Dexed store (tests/tone_domains.py). Returns their paths ``(a, b)``."""
+    from tone_domains import tone_stores
+
+    return tone_stores(small_dexed_store.path, tmp_path_factory.mktemp("tones"))
+
+
 #: Training overrides of the tiny runs that evaluation, application and export tests share.
 TINY_RUN = {"epochs": 1, "batch_size": 16, "max_batches_per_epoch": 3, "max_valid_batches": 1,
             "beta_warmup_epochs": 0, "progress": False, "model.conv_channels": 16, "model.mlp_hidden": 64}

@@ -196,14 +196,6 @@ def test_match_reads_the_translated_mel(store_a, small_dexed_store, recordings, 
     assert not_run.exit_code == 1 and "not a translation run" in not_run.output
 
 
-@pytest.fixture(scope="module")
-def tone_domains(small_dexed_store, tmp_path_factory) -> tuple[Path, Path]:
-    """Square tones (A) and sine tones (B), imported like the small Dexed store (tests/tone_domains.py)."""
-    from tone_domains import tone_stores
-
-    return tone_stores(small_dexed_store.path, tmp_path_factory.mktemp("tones"))
-
-
 def test_a_domain_classifier_takes_translated_clips_for_domain_b(tone_domains, tmp_path) -> None:
     """Issue 17's property: a classifier of the two domains (fitted on real clips, checked on held-out ones)
     assigns square tones translated A -> B to the sine domain more often than the square tones themselves. A run

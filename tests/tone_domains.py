@@ -74,3 +74,11 @@ def domain_classifier(mels_a: np.ndarray, mels_b: np.ndarray, steps: int = 300, 
             return torch.sigmoid(z @ weights + bias).numpy()
 
     return p_b
+
+
+def at_rate(audio: np.ndarray, rate: int, low_rate: int) -> np.ndarray:
+    """Clips ``(N, samples)`` at ``rate`` taken down to ``low_rate`` and back (what a model at ``low_rate``
+    hears of them: nothing above its Nyquist frequency)."""
+    import soxr
+
+    return np.stack([soxr.resample(soxr.resample(c, rate, low_rate), low_rate, rate)[:len(c)] for c in audio])

@@ -274,6 +274,10 @@ class UmtTranslator(nn.Module):
     """One shared encoder, a WaveNet decoder per domain and the domain-confusion classifier (see the module
     docstring)."""
 
+    #: The line ``patchflow models`` shows.
+    description = ("Translation (seed 004, universal music translation network): audio into a synth's, one "
+                   "dilated-conv encoder with domain confusion, a mu-law WaveNet decoder per domain.")
+
     def __init__(self, config: UmtConfig) -> None:
         super().__init__()
         self.config = config

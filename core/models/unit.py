@@ -153,6 +153,10 @@ class UnitTranslator(nn.Module):
     Mels go in and come out as ``(B, n_mels, frames)``, normalised (each domain by its own store's statistics).
     """
 
+    #: The line ``patchflow models`` shows.
+    description = ("Translation (seed 003, UNIT): recordings' log-mels into a synth's, two VAE-GANs with a shared "
+                   "latent and cycle terms, no paired data; KL in closed form or by AVB (--kl avb).")
+
     def __init__(self, config: UnitConfig) -> None:
         super().__init__()
         self.config = config
