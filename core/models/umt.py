@@ -33,6 +33,7 @@ from torch import nn
 
 from ..errors import PatchflowError
 from ..model import TrainingStep
+from .settings import settings_from_json
 
 MAIN_STEP, CONFUSION_STEP = "main", "confusion"
 #: Classes of the mu-law output.
@@ -118,11 +119,7 @@ class UmtConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "UmtConfig":
         """Inverse of :meth:`to_json` (unknown keys are refused)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UmtConfigError(f"unknown UMT settings {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return settings_from_json(cls, data, UmtConfigError, "UMT")
 
 
 # ----------------------------------------------------------------------------------------------------- mu-law

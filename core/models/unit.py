@@ -30,7 +30,7 @@ the code's channels (a mean per element, as the closed form's).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -40,6 +40,7 @@ from torch import nn
 from ..errors import PatchflowError
 from ..model import TrainingStep
 from .avb import Discriminator, ImplicitPosterior, discriminator_loss
+from .settings import settings_from_json
 
 GEN_STEP, DISC_STEP, KL_STEP = "gen", "disc", "kl"
 #: The KL estimators of :class:`UnitConfig`.
@@ -98,11 +99,7 @@ class UnitConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "UnitConfig":
         """Inverse of :meth:`to_json` (unknown keys are refused)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UnitConfigError(f"unknown translation settings {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return settings_from_json(cls, data, UnitConfigError, "translation")
 
 
 def _down(cin: int, cout: int) -> nn.Sequential:

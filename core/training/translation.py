@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -59,6 +60,8 @@ class TranslationTrainConfig:
         device: ``cpu`` or ``cuda``.
         model: The model's sizes and loss weights: :class:`UnitConfig` or :class:`UmtConfig`.
         max_clips: UMT only: at most this many clips of each domain are read into memory (a seeded sample).
+        max_seconds: Stop, with a checkpoint, after the first iteration that ends this long after the start (a
+            fixed training time; rerunning continues towards ``steps``). ``None``: no limit.
     """
 
     steps: int = 200
@@ -69,13 +72,15 @@ class TranslationTrainConfig:
     device: str = "cpu"
     model: UnitConfig | UmtConfig = field(default_factory=UnitConfig)
     max_clips: int = 512
+    max_seconds: float | None = None
 
     def check(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1 or not self.lr > 0 \
-                or self.max_clips < 1:
+                or self.max_clips < 1 or (self.max_seconds is not None and not self.max_seconds > 0):
             raise TrainingError(f"steps, batch size and checkpoint interval must be >= 1 and the learning rate > 0 "
                                 f"(got steps {self.steps}, batch {self.batch_size}, checkpoint every "
-                                f"{self.checkpoint_every}, lr {self.lr}, max clips {self.max_clips})")
+                                f"{self.checkpoint_every}, lr {self.lr}, max clips {self.max_clips}, max seconds "
+                                f"{self.max_seconds})")
 
 
 def domain_facts(store: PresetStore, given: str | Path) -> dict[str, Any]:
@@ -308,6 +313,7 @@ def _train_locked(a: PresetStore, b: PresetStore, out: Path, config: Translation
         save_checkpoint(out, CHECKPOINT, tensors, {"step": step, "rng": rng_info, "terms": terms})
 
     second = steps[1].name
+    done, started = start, time.monotonic()
     with progress.task("translate train", total=config.steps, unit="steps", completed=start) as task, \
             (out / METRICS_FILE).open("a") as metrics:
         for step in range(start, config.steps):
@@ -326,8 +332,12 @@ def _train_locked(a: PresetStore, b: PresetStore, out: Path, config: Translation
                                          f"kept (try a smaller --lr)")
             metrics.write(json.dumps({"step": step + 1, **terms}) + "\n")
             task.advance(1, f"loss {terms['loss']:.3f} {second} {terms[f'{second}_loss']:.3f}")
-            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+            done = step + 1
+            out_of_time = config.max_seconds is not None and time.monotonic() - started >= config.max_seconds
+            if done % config.checkpoint_every == 0 or done == config.steps or out_of_time:
                 metrics.flush()
-                checkpoint(step + 1)
-    done = max(start, config.steps)
+                checkpoint(done)
+            if out_of_time:
+                progress.message(f"stopped at step {done} after {config.max_seconds:g} s (rerun to continue)")
+                break
     return {"run_dir": str(out), "step": done, "resumed_from": start if resumed else None, "terms": terms}
