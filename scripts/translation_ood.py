@@ -40,7 +40,8 @@ from patchflow.apps.matching import match_sound, matching_facts, read_target
 from patchflow.data.importing import AUDIO_SUFFIXES
 from patchflow.data.render import SynthPool
 from patchflow.data.store import open_store
-from patchflow.evaluation.metrics import bootstrap_ci, paired_comparison
+from patchflow.evaluation.metrics import paired_comparison
+from patchflow.evaluation.metrics import summarise as summarise_values
 from patchflow.models.umt import UmtConfig
 from patchflow.models.unit import UnitConfig
 from patchflow.runtime import load_run
@@ -113,14 +114,12 @@ def match_one(path: Path, run, index, store, base, level, budget: float, neighbo
 
 
 def summarise(items: list[dict], conditions: list[str]) -> dict:
-    """Means with 95% intervals per condition and metric, and each translated condition against the plain match."""
+    """Means with 95% bootstrap intervals per condition and metric (:func:`patchflow.evaluation.metrics.summarise`),
+    and each translated condition against the plain match."""
     summary: dict = {"n": len(items), "conditions": {}, "versus_plain": {}}
     for condition in conditions:
-        summary["conditions"][condition] = {}
-        for metric in METRICS:
-            values = np.array([item["scores"][condition][metric] for item in items])
-            low, high = bootstrap_ci(values)
-            summary["conditions"][condition][metric] = {"mean": float(np.mean(values)), "ci": [low, high]}
+        summary["conditions"][condition] = {m: summarise_values([item["scores"][condition][m] for item in items])
+                                            for m in METRICS}
         summary["conditions"][condition]["seconds"] = float(np.mean([item["seconds"][condition] for item in items]))
     plain = {m: np.array([item["scores"][PLAIN][m] for item in items]) for m in METRICS}
     for condition in conditions:
@@ -143,7 +142,7 @@ def markdown(report: dict) -> str:
              + ", ".join(f"{k}: {v['steps']} iterations" for k, v in report["training"].items()) + ")", "",
              "| condition | " + " | ".join(METRICS) + " | s per match |", "|---|" + "---|" * (len(METRICS) + 1)]
     for condition, values in s["conditions"].items():
-        cells = [f"{values[m]['mean']:.3f} [{values[m]['ci'][0]:.3f}, {values[m]['ci'][1]:.3f}]" for m in METRICS]
+        cells = [f"{values[m]['mean']:.3f} [{values[m]['ci_low']:.3f}, {values[m]['ci_high']:.3f}]" for m in METRICS]
         lines.append(f"| {condition} | " + " | ".join(cells) + f" | {values['seconds']:.1f} |")
     for condition, versus in s["versus_plain"].items():
         cells = [f"{versus[m]['ratio']:.2f}x, better on {100 * versus[m]['a_better']:.0f}%, "

@@ -64,8 +64,8 @@ def test_the_script_reports_match_with_and_without_translation(tone_domains, sma
     summary = report["summary"]
     for c in conditions:
         for m in ("sc", "mss"):
-            low, high = summary["conditions"][c][m]["ci"]
-            assert low <= summary["conditions"][c][m]["mean"] <= high
+            values = summary["conditions"][c][m]
+            assert values["ci_low"] <= values["mean"] <= values["ci_high"] and values["n"] == 2
     versus = summary["versus_plain"]["match --translate umt"]["sc"]
     plain_sc = [item["scores"]["match"]["sc"] for item in report["items"]]
     umt_sc = [item["scores"]["match --translate umt"]["sc"] for item in report["items"]]
