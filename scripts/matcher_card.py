@@ -46,7 +46,7 @@ import numpy as np
 import soundfile
 import torch
 
-from patchflow.apps.matching import match_sound, matching_facts, read_target, sound_features
+from patchflow.apps.matching import NEIGHBOURS, REFINE_STARTS, match_sound, matching_facts, read_target, search_space, sound_features
 from patchflow.data.importing import AUDIO_SUFFIXES
 from patchflow.data.features import magnitude_mel
 from patchflow.data.render import SynthPool
@@ -57,7 +57,7 @@ from patchflow.runtime import distances as D
 from patchflow.runtime import load_run
 from patchflow.runtime.index import load_index
 from patchflow.runtime.inference import predict_params
-from patchflow.runtime.rendering import render_normalised
+from patchflow.runtime.rendering import lift_normalised, render_normalised
 from patchflow.runtime.search import AudioObjective, one_torch_thread, refine
 
 #: Notes the held-out voices are played at (none is the store's 60).
@@ -71,7 +71,8 @@ METRICS = ("sc", "mss", "sc_paper")
 
 
 def held_out_sounds(store_path: Path, run, count: int, seed: int, folder: Path, workers: int | None) -> list[Path]:
-    """Render ``count`` test voices of the store at notes of :data:`NOTES` into WAV files."""
+    """Render ``count`` test voices of the store at notes of :data:`NOTES` into WAV files (the voices as the
+    store plays them: whole voices for a store of every parameter, learned values over its base preset else)."""
     store = open_store(store_path)
     rows = store.split_indices("test")
     rows = rows[store.ok[rows]]
@@ -79,13 +80,13 @@ def held_out_sounds(store_path: Path, run, count: int, seed: int, folder: Path, 
     chosen = np.sort(rng.choice(rows, size=min(count, len(rows)), replace=False))
     notes = rng.choice(NOTES, size=len(chosen))
     params = np.asarray(store.array("params")[chosen], dtype=np.float64)
-    base = run.base_preset or store.base_preset
+    base = store.base_preset
     paths = []
     with SynthPool(run.synth_id, workers) as pool:
         for note in sorted(set(notes.tolist())):
             pick = np.flatnonzero(notes == note)
             settings = replace(run.render_settings, note=int(note))
-            audio = render_normalised(pool, settings, base, run.parameters, params[pick])
+            audio = render_normalised(pool, settings, base, store.parameters, params[pick])
             for i, clip in zip(pick, audio):
                 path = folder / f"voice-{int(chosen[i]):05d}-note{int(note)}.wav"
                 soundfile.write(path, clip, settings.sample_rate, subtype="FLOAT")
@@ -107,23 +108,28 @@ def scores_of(target: np.ndarray, audio: np.ndarray, run) -> dict[str, float]:
 
 def retrieved(index, run, sound: np.ndarray, from_note: int, level: float, neighbours: int
               ) -> tuple[np.ndarray, torch.Tensor]:
-    """The index's nearest voices to ``sound`` as ``match`` reads it from ``from_note``, and the model's input."""
+    """The index's nearest voices to ``sound`` as ``match`` reads it from ``from_note`` (at the index's level),
+    and the model's input."""
     mel, raw, _ = sound_features(run, sound, from_note, level)
+    indexed_level = float(index.meta.get("reference_peak") or level)
+    if indexed_level != level:
+        raw = sound_features(run, sound, from_note, indexed_level)[1]
     positions, _ = index.search(raw, k=neighbours)
     return index.params[positions[0]], mel
 
 
 def measure(path: Path, run, index, base, level: float, budget: float, neighbours: int, seed: int,
-            workers: int | None, metric: str) -> dict:
+            workers: int | None, metric: str, starts: int = REFINE_STARTS) -> dict:
     """Every method on one sound file."""
     target = read_target(path, run.render_settings)
     model_note = run.render_settings.note
     found, mel = retrieved(index, run, target.sound, target.note, level, neighbours)
     out: dict = {"file": path.name, "note": target.note, "pitch_hz": target.pitch.to_json().get("hz"),
                  "scores": {}, "seconds": {}}
+    space = search_space(run, index)
     with one_torch_thread(), SynthPool(run.synth_id, workers) as pool:
         def objective_at(note: int) -> AudioObjective:
-            return AudioObjective(target.audio, pool, replace(run.render_settings, note=note), base, run.parameters,
+            return AudioObjective(target.audio, pool, replace(run.render_settings, note=note), base, space,
                                   run.feature_settings, match_level=True, metric=metric)
 
         at_pitch = objective_at(target.note)
@@ -137,21 +143,23 @@ def measure(path: Path, run, index, base, level: float, budget: float, neighbour
                                   "retrieval")
             if other[0].distance < ranked[0].distance:
                 chosen, ranked = at_model, other
-        searched = refine(chosen, ranked, budget, top=3, seed=seed)
+        searched = refine(chosen, ranked, budget, top=starts, seed=seed)
         out["seconds"]["retrieval + refinement"] = time.monotonic() - started
         out["scores"]["mean preset"] = scores_of(target.audio, at_pitch.render(index.params.mean(axis=0))[0], run)
         out["scores"]["retrieval"] = scores_of(target.audio, at_pitch.render(found[:1])[0], run)
         out["scores"]["retrieval + refinement"] = scores_of(target.audio, chosen.render(searched[0].params[None])[0],
                                                             run)
-        out["scores"]["model"] = scores_of(target.audio, at_pitch.render(predict_params(run.model, mel))[0], run)
+        prediction = lift_normalised(predict_params(run.model, mel), run.parameters, space, base)
+        out["scores"]["model"] = scores_of(target.audio, at_pitch.render(prediction)[0], run)
     started = time.monotonic()
     result = match_sound(run, target.audio, sound=target.sound, note=target.note, index=index, base_preset=base,
                          level=level, budget_seconds=budget, neighbours=neighbours, seed=seed, workers=workers,
-                         metric=metric)
+                         metric=metric, refine_starts=starts)
     out["seconds"]["match"] = time.monotonic() - started
     out["match_note"] = result.settings.note
     with SynthPool(run.synth_id, workers) as pool:
-        audio = render_normalised(pool, result.settings, base, run.parameters, result.best.params[None])[0]
+        audio = render_normalised(pool, result.settings, base, result.parameters or run.parameters,
+                                  result.best.params[None])[0]
     out["scores"]["match"] = scores_of(target.audio, audio, run)
     return out
 
@@ -210,9 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--recordings", type=Path, help="A folder of recordings (searched recursively).")
     parser.add_argument("--count", type=int, default=60, help="Held-out voices (default 60).")
     parser.add_argument("--budget", type=float, default=2.0, help="Search seconds per sound (match's default 2).")
-    parser.add_argument("--neighbours", type=int, default=8, help="Retrieved voices (match's default 8).")
+    parser.add_argument("--neighbours", type=int, default=NEIGHBOURS, help=f"Retrieved voices ranked by rendering "
+                        f"(match's default {NEIGHBOURS}).")
     parser.add_argument("--metric", default="sc+db", help="Distance that ranks candidates and drives the search "
                         "(match's default sc+db).")
+    parser.add_argument("--refine-starts", type=int, default=REFINE_STARTS, help="Candidates the search starts "
+                        f"from, the budget shared between them (match's default {REFINE_STARTS}).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=None, help="Render threads.")
     parser.add_argument("--json", type=Path, help="Write the report here.")
@@ -223,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     index = load_index(run.index_path)
     base, level, _ = matching_facts(run, None, index)
     report: dict = {"bundle": str(args.bundle), "budget": args.budget, "neighbours": args.neighbours,
-                    "seed": args.seed, "metric": args.metric, "index_voices": len(index), "sets": {}}
+                    "seed": args.seed, "metric": args.metric, "refine_starts": args.refine_starts,
+                    "index_voices": len(index), "index_parameters": len(index.parameters), "sets": {}}
     with tempfile.TemporaryDirectory() as tmp:
         sets: dict[str, list[Path]] = {}
         if args.data is not None:
@@ -237,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             items = []
             for i, path in enumerate(paths):
                 items.append(measure(path, run, index, base, level, args.budget, args.neighbours, args.seed,
-                                     args.workers, args.metric))
+                                     args.workers, args.metric, args.refine_starts))
                 if name == "recordings":
                     items[-1]["group"] = path.parent.name
                 played = re.search(r"-note(\d+)\.wav$", path.name) if name == HELD_OUT else None

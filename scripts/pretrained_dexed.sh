@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The pretrained Dexed matcher that `patchflow match SOUND --synth dexed` uses, from scratch: a store of the shared
 # DX7 corpus at 16 parameters (split by author folder, fixed seed), one model trained on it for a fixed number of
-# epochs (so a rerun gives the same weights; the time limit is only a safety cap), the retrieval index of the
-# distinct voices of the training and validation authors (the test authors stay out, for the model card), the
+# epochs (so a rerun gives the same weights; the time limit is only a safety cap), a second store of the corpus's
+# whole voices (every parameter; the same split, author folder by author folder: --split-like), the retrieval
+# index of the distinct whole voices of the training and validation authors (the test authors stay out, for the
+# model card; matching then retrieves and searches whole voices, the model's proposals completed by its base), the
 # bundle (config.json, data.json, checkpoints/best.pt and best.json, index.npz) copied into the dexed adapter's
 # package data, and the model card's figures (metrics.json). Called by `make pretrained`; the tests run it at a
 # tiny size into a temporary folder (LIMIT=150 EPOCHS=1 CARD_COUNT=2 RECORDINGS=none DEST=...).
@@ -11,7 +13,8 @@
 # default build/pretrained), DEST (where the bundle goes, default adapters/dexed/patchflow_dexed/pretrained),
 # MODEL (flow_post), PRESET (training sizes, small), EPOCHS (30), MINUTES (time cap of the training, 60), LIMIT
 # (distinct corpus voices kept; all by default), SEED (0), DIMS (principal components of the index, 128),
-# INDEX_SPLIT (rows indexed: train, train+valid or all; default train+valid), WORKERS (render threads), MAX_MB (largest
+# INDEX_SPLIT (rows indexed: train, train+valid or all; default train+valid), INDEX_PARAMS (parameters of the
+# indexed voices: all, whole voices, the default; or 16, the model's parameters over its base preset), WORKERS (render threads), MAX_MB (largest
 # bundle accepted, 25), PATCHFLOW (the command, default patchflow); for the model card's figures
 # (scripts/matcher_card.py, written to DEST/metrics.json and OUT/card.md): CARD_COUNT (held-out voices, 60),
 # CARD_BUDGET (search seconds, 2: match's default), CARD_METRIC (the search's distance, match's default),
@@ -30,6 +33,7 @@ LIMIT="${LIMIT:-}"
 SEED="${SEED:-0}"
 DIMS="${DIMS:-128}"
 INDEX_SPLIT="${INDEX_SPLIT:-train+valid}"
+INDEX_PARAMS="${INDEX_PARAMS:-all}"
 WORKERS="${WORKERS:-}"
 MAX_MB="${MAX_MB:-25}"
 PATCHFLOW="${PATCHFLOW:-patchflow}"
@@ -47,6 +51,14 @@ step "build $store: the shared DX7 corpus at 16 parameters, split by author fold
 "$PATCHFLOW" dataset build --synth dexed --presets "$SHARED/data/dx7" --params 16 --split grouped \
   --group-by folder --seed "$SEED" ${LIMIT:+--limit "$LIMIT"} ${WORKERS:+--workers "$WORKERS"} \
   --out "$store" --no-progress
+voices="$store"
+if [[ "$INDEX_PARAMS" != "16" ]]; then
+  voices="$OUT/dx7-$INDEX_PARAMS.zarr"
+  step "build $voices: the same corpus's voices at $INDEX_PARAMS parameters, split as $store"
+  "$PATCHFLOW" dataset build --synth dexed --presets "$SHARED/data/dx7" --params "$INDEX_PARAMS" --split grouped \
+    --group-by folder --seed "$SEED" --split-like "$store" ${LIMIT:+--limit "$LIMIT"} \
+    ${WORKERS:+--workers "$WORKERS"} --out "$voices" --no-progress
+fi
 built=$(date +%s)
 
 run="$OUT/run"
@@ -60,8 +72,8 @@ else
 fi
 trained=$(date +%s)
 
-step "index the distinct voices ($INDEX_SPLIT rows, $DIMS dimensions)"
-"$PATCHFLOW" index build "$run" --data "$store" --split "$INDEX_SPLIT" --dims "$DIMS" --seed "$SEED" --no-progress
+step "index the distinct voices of $voices ($INDEX_SPLIT rows, $DIMS dimensions)"
+"$PATCHFLOW" index build "$run" --data "$voices" --split "$INDEX_SPLIT" --dims "$DIMS" --seed "$SEED" --no-progress
 
 step "copy the bundle into $DEST"
 mkdir -p "$DEST/checkpoints"
@@ -95,7 +107,7 @@ if (( bytes > MAX_MB * 1000 * 1000 )); then
 fi
 
 step "smoke test: match a test voice of the store with the bundle"
-"$PATCHFLOW" dataset export-audio "$store" --split test --index 0 --out "$OUT/smoke/target.wav"
+"$PATCHFLOW" dataset export-audio "$voices" --split test --index 0 --out "$OUT/smoke/target.wav"
 "$PATCHFLOW" match "$OUT/smoke/target.wav" --run "$DEST" --budget 1 --out "$OUT/smoke/match" --no-progress
 checked=$(date +%s)
 
@@ -116,7 +128,7 @@ case "$RECORDINGS" in
   *) recordings=(--recordings "$RECORDINGS") ;;
 esac
 step "model card figures: $CARD_COUNT held-out voices${recordings:+ and the recordings}, ${CARD_BUDGET} s of search"
-"$PYTHON" "$here/matcher_card.py" --bundle "$DEST" --data "$store" "${recordings[@]}" --count "$CARD_COUNT" \
+"$PYTHON" "$here/matcher_card.py" --bundle "$DEST" --data "$voices" "${recordings[@]}" --count "$CARD_COUNT" \
   --budget "$CARD_BUDGET" --metric "$CARD_METRIC" --seed "$SEED" ${WORKERS:+--workers "$WORKERS"} \
   --json "$DEST/metrics.json" --markdown "$OUT/card.md" 2>"$OUT/card.log"
 ended=$(date +%s)

@@ -269,3 +269,33 @@ def test_random_presets_fill_the_training_split_only(dx7_dir: Path, params_file:
     assert params.min() >= 0 and params.max() <= 1 and params.std(axis=0).min() > 0.1  # spread over the ranges
     again = build_store("dexed", [folder], tmp_path / "r.zarr", options, workers=2)
     np.testing.assert_array_equal(np.asarray(again.array("params")[:]), np.asarray(store.array("params")[:]))
+
+
+def test_split_like_holds_out_the_same_groups_as_another_store(dx7_dir: Path, params_file: Path,
+                                                               tmp_path: Path) -> None:
+    folders = [dx7_dir / "Original Yamaha" / "DX7 ROM1", dx7_dir / "Bo Tomlyn", dx7_dir / "Ray", dx7_dir / "Sonus"]
+    first = build_store("dexed", folders, tmp_path / "a.zarr",
+                        BuildOptions(params=str(params_file), split="grouped", group_by="file", limit=200), workers=2)
+    # the same corpus, more parameters (so other duplicates and other row counts), given by another path
+    relative = [Path(os.path.relpath(f, tmp_path)) for f in folders[:3]]
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        second = build_store("dexed", relative, tmp_path / "b.zarr",
+                             BuildOptions(params="all", split="grouped", group_by="file", limit=260,
+                                          split_like=tmp_path / "a.zarr"), workers=2)
+    finally:
+        os.chdir(cwd)
+    split_of = {}
+    for store in (first, second):
+        files = [s.rsplit("#", 1)[0] for s in store.sources]
+        split_of[store] = {Path(f).resolve(): int(c) for f, c, ok in zip(files, store.split_codes, store.ok) if ok}
+    shared = set(split_of[first]) & set(split_of[second])
+    assert len(shared) > 5 and {split_of[first][f] for f in shared} == {0, 1, 2}
+    assert all(split_of[first][f] == split_of[second][f] for f in shared)
+    assert all(split_of[second][f] == 2 for f in set(split_of[second]) - shared)  # unknown banks: test
+    assert second.meta["split"]["like"].endswith("a.zarr")
+    with pytest.raises(PatchflowError, match="--split-like needs --split grouped"):
+        BuildOptions(split="random", split_like=tmp_path / "a.zarr")
+    with pytest.raises(PatchflowError, match="not split grouped by folder"):
+        BuildOptions(split="grouped", group_by="folder", split_like=tmp_path / "a.zarr").config(folders)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from patchflow import get_synth
 from patchflow.cli import app
 from patchflow.runtime import load_run
 from patchflow.runtime.index import IndexFileError, build_index, index_rows, load_index
@@ -75,8 +76,13 @@ def test_it_refuses_what_does_not_fit(index, tmp_path: Path, tiny_run) -> None:
     index.check_fits(run.synth_id, run.parameters, features, (128, 87))
     with pytest.raises(IndexFileError, match="indexes dexed voices; the run is for diva"):
         index.check_fits("diva", run.parameters, features)
-    with pytest.raises(IndexFileError, match="other learned parameters"):
-        index.check_fits("dexed", run.parameters.subset(run.parameters.names[:3]), features)
+    fewer = run.parameters.subset(run.parameters.names[:3])
+    index.check_fits("dexed", fewer, features)  # an index of more parameters than a run learns: whole voices
+    assert index.is_voice_space(fewer) and not index.is_voice_space(run.parameters)
+    every = get_synth("dexed").parameters
+    other = every.subset([n for n in every.names if n not in index.parameters][:2] + run.parameters.names[:2])
+    with pytest.raises(IndexFileError, match="other parameters than the run learns"):
+        index.check_fits("dexed", other, features)
     with pytest.raises(IndexFileError, match="other feature settings"):
         index.check_fits("dexed", run.parameters, {**features, "n_mels": 64})
     with pytest.raises(IndexFileError, match="query log-mels of shape"):
@@ -115,9 +121,47 @@ def test_index_build_lets_a_run_match_without_its_store(tiny_run, small_dexed_st
     assert matched.exit_code == 0, matched.output
     assert "+ retrieval" in matched.output and "warning" not in matched.output
     summary = json.loads((out / "match.json").read_text())
-    assert summary["retrieval"].startswith("index (") and len(summary["retrieved"]) == 8
+    assert summary["retrieval"].startswith("index (") and len(summary["retrieved"]) == 32
     refused = runner.invoke(app, ["index", "build", str(run_dir), "--no-progress"])  # its store moved away
     assert refused.exit_code == 1 and "give it with --data" in " ".join(refused.output.split())
     bad_split = runner.invoke(app, ["index", "build", str(run_dir), "--data", str(small_dexed_store.path), "--split",
                                     "test", "--no-progress"])
     assert bad_split.exit_code == 1 and "unknown split 'test'" in bad_split.output
+
+
+def test_an_index_of_whole_voices_matches_whole_voices(tiny_run, dx7_dir: Path, tmp_path: Path) -> None:
+    """A run of 16 parameters with an index of a store of every parameter: retrieval and search run over whole
+    voices, so a voice of the index is found as itself (not projected on the 16 over the base preset), and the
+    written preset is that voice."""
+    from conftest import SMALL_STORE_FOLDERS
+    from patchflow.apps.matching import match_sound, search_space, write_match
+    from patchflow.data.build import BuildOptions, build_store
+    from patchflow.data.render import SynthPool
+    from patchflow.preset_files import parse_preset_file
+    from patchflow.runtime.rendering import presets_from_normalised
+
+    run = load_run(tiny_run("flow_post"))
+    whole = build_store("dexed", [dx7_dir / f for f in SMALL_STORE_FOLDERS[:3]], tmp_path / "whole.zarr",
+                        BuildOptions(params="all", limit=120, seed=0, split="grouped"), workers=2)
+    voices = build_index(whole, split="all", dims=32)
+    voices.check_fits(run.synth_id, run.parameters, run.feature_settings.to_json(), (128, 87))
+    space = search_space(run, voices)
+    assert len(space) == len(whole.parameters) > len(run.parameters)
+    base = run.base_preset
+    # a voice far from the base outside the run's 16 parameters
+    others = [i for i in range(len(space)) if space.names[i] not in run.parameters]
+    base_values = space.to_normalised(base.vector(space)[None])[0]
+    row = int(np.argmax(np.abs(voices.params[:, others] - base_values[others]).sum(axis=1)))
+    voice = presets_from_normalised(base, space, voices.params[row][None])[0]
+    with SynthPool(run.synth_id, 1) as pool:
+        target = pool.render([voice], run.render_settings)[0]
+    result = match_sound(run, target, index=voices, note=run.render_settings.note, budget_seconds=0.3,
+                         latent_count=4, workers=1)
+    assert result.parameters.names == space.names and result.best.distance < 1e-3, result.best
+    assert result.best.origin == "retrieval"
+    projected = match_sound(run, target, index=None, store=None, note=run.render_settings.note, budget_seconds=0,
+                            latent_count=4, workers=1)  # the run's 16 parameters over the base: not that voice
+    assert projected.parameters.names == run.parameters.names and projected.best.distance > 0.05
+    written = write_match(result, run, None, tmp_path / "m")
+    again = parse_preset_file(written["files"]["preset"], synth="dexed").presets[0]
+    assert np.array_equal(again.vector(space), voice.vector(space))

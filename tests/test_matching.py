@@ -145,6 +145,13 @@ def test_a_missing_bundle_says_how_to_make_it(voice: Path, tmp_path: Path, monke
     assert not (tmp_path / "m").exists()
 
 
+def test_the_command_line_defaults_are_the_library_defaults() -> None:
+    from patchflow.apps import matching
+    from patchflow.cli import match as command
+
+    assert command.NEIGHBOURS == matching.NEIGHBOURS  # the command line keeps its own copy to start without torch
+
+
 def test_matchers_register_through_the_hook() -> None:
     from patchflow import hookimpl
     from patchflow.plugins import plugin_problems, register_plugin, unregister_plugin

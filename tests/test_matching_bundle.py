@@ -12,6 +12,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from patchflow.data.store import open_store
@@ -53,11 +54,20 @@ def test_the_recipe_makes_a_bundle_that_matches(tiny_bundle) -> None:
     assert str(tmp) not in (dest / "data.json").read_text() and str(SHARED) not in (dest / "data.json").read_text()
     run = load_run(dest)
     index = load_index(run.index_path)
-    # the test split's authors are kept out of the index as well as out of training (the model card's held-out set)
+    # the index holds whole voices of the recipe's second store, split as the model's author by author; the test
+    # split's authors are kept out of the index as well as out of training (the model card's held-out set)
     store = open_store(tmp / "work" / "dx7-16.zarr")
-    held_out = len(store.split_indices("test"))
-    assert not run.missing_facts and index.meta["split"] == "train+valid" and index.dims == 128
-    assert held_out > 0 and len(index) == 150 - held_out
+    whole = open_store(tmp / "work" / "dx7-all.zarr")
+    assert len(index.parameters) == len(whole.parameters) == 145 and index.meta["store"] == "dx7-all.zarr"
+    authors = {}
+    for one in (store, whole):
+        folders = [str(Path(s.rsplit("#", 1)[0]).parent) for s in one.sources]
+        authors[one] = {folders[r]: int(one.split_codes[r]) for r in np.flatnonzero(one.ok)}
+    common = set(authors[store]) & set(authors[whole])
+    assert common and all(authors[store][f] == authors[whole][f] for f in common)
+    held_out = len(whole.split_indices("test"))
+    assert not run.missing_facts and index.meta["split"] == "train+valid" and index.dims == min(128, len(index))
+    assert held_out > 0 and len(index) == int(whole.ok.sum()) - held_out
     assert not any(str(SHARED) in s for s in index.sources)
     assert "bundle: " in done.stdout and "Best match: SC" in done.stdout
     assert (tmp / "work" / "smoke" / "match" / "match.syx").is_file()

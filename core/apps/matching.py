@@ -42,19 +42,28 @@ from ..audio import AudioFileError, read_audio_file
 from ..data.features import FeatureSettings, log_mel, magnitude_mel
 from ..data.render import SILENCE_PEAK, SynthPool
 from ..data.store import PresetStore
+from ..parameters import ParameterTable
 from ..presets import Preset
 from ..progress import Progress, or_quiet
 from ..runtime.distances import level_matched, spectral_convergence, spectrogram_mse
 from ..runtime.index import VoiceIndex
 from ..runtime.inference import latent_samples, model_samples, normalised_mel, predict_params
-from ..runtime.rendering import presets_from_normalised
+from ..runtime.rendering import lift_normalised, presets_from_normalised
 from ..runtime.retrieval import MelRetrieval
 from ..runtime.run import Run
 from ..runtime.search import AudioObjective, Candidate, one_torch_thread, refine
 from ..synth import RenderSettings
 
 __all__ = ["AudioFileError", "MatchResult", "PitchEstimate", "Target", "distance_meaning", "estimate_pitch",
-           "load_target", "match_sound", "matching_facts", "read_target", "write_match"]
+           "NEIGHBOURS", "REFINE_STARTS", "load_target", "match_sound", "matching_facts", "read_target", "search_space", "write_match"]
+
+#: Candidates the search of :func:`match_sound` starts from: the whole budget on the best one. Over whole voices
+#: one search of 2 s does better than three of 0.67 s (the pretrained Dexed matcher's model card compares both,
+#: ``scripts/matcher_card.py --refine-starts``).
+REFINE_STARTS = 1
+#: Retrieved voices ranked by rendering: of an index of whole voices, 32 ranked found closer starts than 8 for
+#: held-out voices (the model card's ``--neighbours``), for about 0.06 s more of rendering.
+NEIGHBOURS = 32
 
 #: Lowest and highest pitch :func:`estimate_pitch` looks for, in Hz (E1 to C7, beyond a DX7 keyboard's 61 keys).
 PITCH_RANGE = (40.0, 2100.0)
@@ -390,6 +399,8 @@ class MatchResult:
         input_gain: Gain applied to the target before computing the model's features.
         settings: How the candidates were played (the run's settings at the matched note and velocity).
         base_preset: The preset the candidates' unlearned parameters came from.
+        parameters: The parameters of the candidates' ``params``, in column order: the run's learned ones, or
+            every parameter of a whole-voice index (see :func:`search_space`); ``None``: the run's.
         info: What ``match.json`` reports besides (metric, renders, seconds, retrieval, voices retrieved...).
     """
 
@@ -400,6 +411,7 @@ class MatchResult:
     info: dict[str, Any] = field(default_factory=dict)
     settings: RenderSettings | None = None
     base_preset: Preset | None = None
+    parameters: ParameterTable | None = None
 
     @property
     def best(self) -> Candidate:
@@ -416,6 +428,19 @@ def _store_retrieval(store: PresetStore, raw_mel: np.ndarray, neighbours: int) -
     positions, _ = index.search(store.normalise_mel(raw_mel), k=neighbours)
     names = store.names
     return index.params[positions[0]], [names[int(index.rows[p])] for p in positions[0]]
+
+
+def search_space(run: Run, index: VoiceIndex | None) -> ParameterTable:
+    """The parameters a match searches: every parameter of ``index`` when it holds whole voices (more parameters
+    than the run learns), else the run's learned ones.
+
+    Over whole voices a retrieved voice plays as itself rather than projected on the run's parameters over the
+    base preset, and the search may move any of its parameters; the model's proposals are completed by the base
+    preset (:func:`patchflow.runtime.rendering.lift_normalised`).
+    """
+    if index is not None and index.is_voice_space(run.parameters):
+        return index.parameters
+    return run.parameters
 
 
 def matching_facts(run: Run, store: PresetStore | None = None, index: VoiceIndex | None = None
@@ -443,7 +468,7 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
                 index: VoiceIndex | None = None, note: int | None = None, velocity: int | None = None,
                 sound: np.ndarray | None = None, level: float | None = None, try_model_note: bool = True,
                 budget_seconds: float = 2.0, latent_count: int = 32, latent_sigma: float = 0.5,
-                neighbours: int = 8, top: int = 3, workers: int | None = None, seed: int = 0,
+                neighbours: int = NEIGHBOURS, refine_starts: int = REFINE_STARTS, workers: int | None = None, seed: int = 0,
                 metric: str = "sc+db", progress: Progress | None = None,
                 sample_count: int | None = None,
                 translate: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -469,8 +494,9 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
         latent_count: Latent samples around the target's code (latent models only).
         latent_sigma: Their standard deviation.
         sample_count: Draws from the model's ``p(v|x)`` (models that can sample); ``None``: ``latent_count``.
-        neighbours: Nearest training voices added as candidates (needs ``index`` or ``store``).
-        top: Candidates refined by the local search.
+        neighbours: Nearest training voices added as candidates (needs ``index`` or ``store``). With an index of
+            whole voices the search runs over every parameter of the voices (:func:`search_space`).
+        refine_starts: Best candidates the local search starts from, the budget shared between them.
         workers: Render threads.
         seed: Seed of sampling and search.
         metric: Distance that ranks candidates and drives the search (``sc+db``, ``sc`` or ``log_mse``, see
@@ -499,22 +525,32 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
     def features_at(from_note: int) -> tuple[torch.Tensor, np.ndarray, float]:
         return sound_features(run, whole, from_note, level, translate, translate_audio)
 
-    def neighbours_of(raw: np.ndarray) -> tuple[np.ndarray, list[str], str]:
+    # an index of another store (whole voices) was built at that store's level: read the sound at it
+    index_level = float(index.meta.get("reference_peak") or 0.0) if index is not None else 0.0
+
+    def neighbours_of(raw: np.ndarray, from_note: int) -> tuple[np.ndarray, list[str], str]:
         if neighbours > 0 and index is not None:
+            if index_level and level and abs(index_level - level) > 1e-6 * level:
+                raw = sound_features(run, whole, from_note, index_level, translate, translate_audio)[1]
             positions, _ = index.search(raw, k=neighbours)
             return (index.params[positions[0]], [index.names[p] for p in positions[0]],
                     f"index ({len(index)} voices, {index.dims} dimensions)")
         if neighbours > 0 and store is not None:
             params, names = _store_retrieval(store, raw, neighbours)
             return params, names, f"store ({len(store.split_indices('train'))} training presets)"
-        return np.zeros((0, len(run.parameters))), [], "none"
+        return np.zeros((0, len(space))), [], "none"
 
     with one_torch_thread():
         mel, raw_mel, gain = features_at(settings.note)
     spec = run.feature_settings
     stages: list[tuple[str, float, int, float]] = []
+    space = search_space(run, index)
+
+    def lifted(params: np.ndarray) -> np.ndarray:
+        return lift_normalised(params, run.parameters, space, base_preset)
+
     with one_torch_thread(), SynthPool(run.synth_id, workers) as synths:
-        objective = AudioObjective(target, synths, settings, base_preset, run.parameters, spec,
+        objective = AudioObjective(target, synths, settings, base_preset, space, spec,
                                    match_level=True, metric=metric)
         objectives = [objective]
         pool: list[Candidate] = []
@@ -527,33 +563,33 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
             stages.append((name, pool[0].distance, renders, time.monotonic() - start_time))
             say(f"{name:<18} {metric} {pool[0].distance:.4f}  ({renders} renders, {stages[-1][3]:.1f} s)")
 
-        stage("model", predict_params(run.model, mel), "model")
+        stage("model", lifted(predict_params(run.model, mel)), "model")
         if run.model.has_latent and latent_count > 0:
             generator = torch.Generator().manual_seed(seed)
-            stage("+ latent samples", latent_samples(run.model, mel, latent_count, latent_sigma, generator)[0],
-                  "latent")
+            stage("+ latent samples",
+                  lifted(latent_samples(run.model, mel, latent_count, latent_sigma, generator)[0]), "latent")
         count = latent_count if sample_count is None else sample_count
         if run.model.can_sample and count > 0:
             generator = torch.Generator().manual_seed(seed)
-            stage("+ model samples", model_samples(run.model, mel, count, generator)[0], "model samples")
-        found, retrieved, retrieval = neighbours_of(raw_mel)
+            stage("+ model samples", lifted(model_samples(run.model, mel, count, generator)[0]), "model samples")
+        found, retrieved, retrieval = neighbours_of(raw_mel, settings.note)
         if len(found):
             stage("+ retrieval", found, "retrieval")
         tried = [settings.note]
         if try_model_note and settings.note != base.note:
             # the voices the model learned sound at many pitches when played at its note (transposition, frequency
             # ratios): the same proposals from the unshifted sound, played at the model's note, may do better
-            other = AudioObjective(target, synths, replace(settings, note=base.note), base_preset, run.parameters,
-                                   spec, match_level=True, metric=metric)
+            other = AudioObjective(target, synths, replace(settings, note=base.note), base_preset, space, spec,
+                                   match_level=True, metric=metric)
             objectives.append(other)
             tried.append(base.note)
             plain, plain_raw, plain_gain = features_at(base.note)
-            proposals, origins = [predict_params(run.model, plain)], ["model"]
+            proposals, origins = [lifted(predict_params(run.model, plain))], ["model"]
             if run.model.has_latent and latent_count > 0:
                 generator = torch.Generator().manual_seed(seed)
-                proposals.append(latent_samples(run.model, plain, latent_count, latent_sigma, generator)[0])
+                proposals.append(lifted(latent_samples(run.model, plain, latent_count, latent_sigma, generator)[0]))
                 origins.append("latent")
-            plain_found, plain_retrieved, _ = neighbours_of(plain_raw)
+            plain_found, plain_retrieved, _ = neighbours_of(plain_raw, base.note)
             proposals.append(plain_found)
             origins.append("retrieval")
             labels = [o for o, p in zip(origins, proposals) for _ in range(len(p))]
@@ -563,13 +599,13 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
                     f"{settings.note}: kept")
                 objective, settings, gain, retrieved = other, other.settings, plain_gain, plain_retrieved
                 pool[:] = ranked
-            stage(f"+ at MIDI {base.note}", np.zeros((0, len(run.parameters))), "")
+            stage(f"+ at MIDI {base.note}", np.zeros((0, len(space))), "")
         if budget_seconds > 0:
-            pool[:] = refine(objective, pool, budget_seconds, top=top, seed=seed)
-            stage("+ refinement", np.zeros((0, len(run.parameters))), "refined")
+            pool[:] = refine(objective, pool, budget_seconds, top=refine_starts, seed=seed)
+            stage("+ refinement", np.zeros((0, len(space))), "refined")
     unique: dict[bytes, Candidate] = {}
     for candidate in pool:
-        unique.setdefault(run.parameters.to_native(candidate.params[None])[0].tobytes(), candidate)
+        unique.setdefault(space.to_native(candidate.params[None])[0].tobytes(), candidate)
     return MatchResult(list(unique.values()), stages, target, gain,
                        info={"renders": sum(o.renders for o in objectives), "seconds": time.monotonic() - start_time,
                              "level_matched": True, "metric": metric, "note": settings.note,
@@ -577,7 +613,7 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
                              "shifted_semitones": base.note - settings.note, "retrieval": retrieval,
                              "retrieved": retrieved, "spectrogram": spec.to_json(),
                              "translated": translate is not None or translate_audio is not None},
-                       settings=settings, base_preset=base_preset)
+                       settings=settings, base_preset=base_preset, parameters=space)
 
 
 # ---------------------------------------------------------------------------------------------- the meaning
@@ -640,7 +676,7 @@ def _write_match(result: MatchResult, run: Run, base_preset: Preset | None, out:
     if base_preset is None:
         base_preset = result.base_preset or run.base_preset or get_synth(run.synth_id).default_preset()
     settings = result.settings or run.render_settings
-    table = run.parameters
+    table = result.parameters or run.parameters
     chosen = result.candidates[:max(1, top)]
     presets = presets_from_normalised(base_preset, table, np.array([c.params for c in chosen]),
                                       names=[f"MATCH {k + 1}" if k else "MATCH" for k in range(len(chosen))])

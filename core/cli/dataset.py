@@ -50,6 +50,8 @@ def build(
                                        "parameters drawn uniformly, in the training split only."),
     tags: Optional[str] = typer.Option(None, "--tags", help="Tag pairs from the presets' folders: a TOML "
                                        "mapping, or SYNTH:NAME shipped by an adapter (dexed:dx7-folders)."),
+    split_like: Optional[Path] = typer.Option(None, "--split-like", help="Follow the grouped split of this store of "
+                                              "the same corpus, group by group (groups it lacks go to test)."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Render a preset corpus into a store; rerun the same command to resume an interrupted build."""
@@ -62,7 +64,7 @@ def build(
         raise PatchflowError("give preset files or folders with --presets")
     options = BuildOptions(params=params, settings=settings, limit=limit, seed=seed, split=split, folds=folds,
                            group_by=group_by, base_preset=base_preset, parser=parser,
-                           random_presets=random_presets, tags=tags)
+                           random_presets=random_presets, tags=tags, split_like=split_like)
     store = build_store(synth, sources, out, options, workers=workers, backend=backend,
                         progress=ConsoleProgress(err_console, enabled=progress), overwrite=overwrite)
     counts = store.counts

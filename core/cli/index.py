@@ -31,7 +31,11 @@ def build(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Index the distinct voices of a store for RUN_DIR: their log-mels projected on principal components
-    (float16), normalised parameters and names, in one index.npz."""
+    (float16), normalised parameters and names, in one index.npz.
+
+    The store may vary more parameters than the run learns (a store built with `--params all` for a run of 16):
+    `patchflow match` then retrieves whole voices and searches over all their parameters, the model's proposals
+    completed by the run's base preset."""
     from ..data.store import open_store
     from ..errors import PatchflowError
     from ..runtime.index import build_index
@@ -46,11 +50,12 @@ def build(
     target = out or run.index_path
     if target.exists() and target.is_dir():
         raise PatchflowError(f"--out {target} is a folder; give the index file to write (index.npz)")
-    if store.synth_id != run.synth_id or list(store.parameters.names) != list(run.parameters.names) or \
+    if store.synth_id != run.synth_id or any(name not in store.parameters for name in run.parameters.names) or \
             store.features != run.feature_settings or store.render_settings.num_samples != \
             run.render_settings.num_samples:
-        raise PatchflowError(f"{store.path} holds other voices than {run_dir} learned from (another synth, other "
-                             f"learned parameters, or other features or clip length); index the run's own store")
+        raise PatchflowError(f"{store.path} holds other voices than {run_dir} learned from (another synth, a "
+                             f"learned parameter it does not vary, or other features or clip length); index the "
+                             f"run's own store, or one of the same synth with more parameters")
     index = build_index(store, split=split, dims=dims, seed=seed, progress=ConsoleProgress(err_console,
                                                                                          enabled=progress))
     try:

@@ -11,6 +11,9 @@ import typer
 
 from .app import Command, console, err_console, friendly_errors
 
+#: ``patchflow.apps.matching.NEIGHBOURS``, not imported here: the command line starts without loading torch.
+NEIGHBOURS = 32
+
 
 class MatchCommand(Command):
     """``patchflow match``'s usage has two forms: with a run, and with a synth's pretrained matcher."""
@@ -77,7 +80,8 @@ def register(app: typer.Typer) -> None:
         data: Path = typer.Option(None, "--data", help="Training store for retrieval candidates (default: the "
                                   "run's index.npz, else the run's store when it exists)."),
         latent_samples: int = typer.Option(32, "--latent-samples", help="Latent samples around the sound's code."),
-        neighbours: int = typer.Option(8, "--neighbours", help="Nearest training voices added as candidates."),
+        neighbours: int = typer.Option(NEIGHBOURS, "--neighbours", help="Nearest training voices added as "
+                                       "candidates."),
         workers: int = typer.Option(None, "--workers", help="Render threads (default: usable CPUs)."),
         device: str = typer.Option("cpu", "--device", help="Where the model runs."),
         metric: str = typer.Option("sc+db", "--metric", help="Distance that ranks candidates and drives the search: "
@@ -202,7 +206,7 @@ def _match(run_path: Path | None, sound: Path, *, synth: str | None, out: Path, 
     result = match_sound(run, target.audio, sound=target.sound, note=target.note, velocity=velocity, store=store,
                          index=index, base_preset=base, level=level, try_model_note=note is None,
                          budget_seconds=budget, latent_count=latent_samples, neighbours=neighbours,
-                         top=max(3, top), workers=workers, seed=seed, metric=metric,
+                         workers=workers, seed=seed, metric=metric,
                          progress=ConsoleProgress(err_console, enabled=progress),
                          translate=translator.translate_mel if translator and translator.kind == "unit" else None,
                          translate_audio=translator.translate_wave if translator and translator.kind == "umt"

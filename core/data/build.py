@@ -41,7 +41,7 @@ from .outputs import check_writable_out, clear_store, folder_entries, refuse_for
 from .render import default_workers
 from .render_stage import render_local, render_ray
 from .selection import choose_base_preset, load_base_preset, select_parameters
-from .splits import assign_splits, group_keys, mel_statistics
+from .splits import assign_splits, group_keys, inherited_splits, mel_statistics, portable_sources
 from .store import CHUNK_ROWS, FORMAT_VERSION, PresetStore, StoreError, create_layout, open_group, open_store
 from .tagging import apply_tag_rules, load_tag_rules
 
@@ -79,6 +79,8 @@ class BuildOptions:
             parameter space between the corpus's voices. Validation and test rows stay real voices.
         tags: A tag mapping (a TOML file, or ``SYNTH:NAME`` shipped by an adapter) giving presets tag pairs from
             the folders they were found in (see :mod:`patchflow.data.tagging`).
+        split_like: A store of the same corpus whose grouped split this one follows, group by group (groups it
+            lacks go to test): a store of other parameters that holds out the same voices. Needs ``grouped``.
     """
 
     params: str = "16"
@@ -93,6 +95,7 @@ class BuildOptions:
     parser: str | None = None
     random_presets: int = 0
     tags: str | Path | None = None
+    split_like: str | Path | None = None
 
     def __post_init__(self) -> None:
         features = self.features or FeatureSettings(sample_rate=self.settings.sample_rate)
@@ -110,6 +113,12 @@ class BuildOptions:
         object.__setattr__(self, "params", str(self.params))
         if self.tags is not None:
             object.__setattr__(self, "tags", str(self.tags))
+        if self.split_like is not None:
+            if self.split != "grouped":
+                raise PatchflowError("--split-like needs --split grouped (it copies the split of groups)")
+            if self.folds:
+                raise PatchflowError("--split-like cannot be combined with --folds")
+            object.__setattr__(self, "split_like", str(self.split_like))
 
     def config(self, paths: Sequence[Path]) -> dict[str, Any]:
         """The ``build`` entry of the store's attributes, which the fingerprint digests: these options, the
@@ -125,11 +134,38 @@ class BuildOptions:
             config["parser"] = self.parser
         if self.random_presets:
             config["random_presets"] = int(self.random_presets)
+        if self.split_like is not None:
+            reference = reference_splits(self.split_like, self.group_by)
+            digest = hashlib.sha256(json.dumps(reference, sort_keys=True).encode()).hexdigest()
+            config["split_like"] = {"store": str(Path(self.split_like).resolve()), "groups": digest}
         if self.tags is not None:
             rules = load_tag_rules(self.tags)
             config["tags"] = {"mapping": self.tags, "pairs": [[r.name, list(r.positive), list(r.negative)]
                                                              for r in rules]}
         return config
+
+
+def reference_splits(path: str | Path, group_by: str) -> dict[str, int]:
+    """The split of each group of the store at ``path`` (keys relative to its presets' folder), for
+    ``split_like``.
+
+    Raises:
+        PatchflowError: No store there, or a store split another way than grouped by ``group_by``.
+    """
+    try:
+        store = open_store(path)
+    except StoreError as exc:
+        raise PatchflowError(f"--split-like {path}: {exc}") from None
+    recorded = store.meta.get("split") or {}
+    if recorded.get("method") != "grouped" or recorded.get("group_by") != group_by:
+        raise PatchflowError(f"--split-like {path}: that store is not split grouped by {group_by}")
+    keys = group_keys(portable_sources(store.sources, (store.meta.get("inputs") or {}).get("files", {})), group_by)
+    codes = np.asarray(store.array("split")[:])
+    reference: dict[str, int] = {}
+    for key, code in zip(keys, codes.tolist()):
+        if code >= 0:
+            reference.setdefault(key, int(code))
+    return reference
 
 
 # ---------------------------------------------------------------------------------------------------- fingerprint
@@ -168,7 +204,7 @@ def input_listing(files: Sequence[Path]) -> dict[str, Any]:
 
 #: How each ``build`` option is given on the command line (for the message of a mismatched rebuild).
 _OPTION_NAMES = {"params": "--params", "limit": "--limit", "seed": "--seed", "split": "--split", "folds": "--folds",
-                 "group_by": "--group-by", "base_preset": "--base-preset", "parser": "--parser",
+                 "group_by": "--group-by", "base_preset": "--base-preset", "parser": "--parser", "split_like": "--split-like",
                  "random_presets": "--random-presets", "tags": "--tags",
                  "paths": "--presets"}
 #: Values of options that stores built before the option was added do not record.
@@ -332,7 +368,7 @@ def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, options: BuildOp
 
 # ------------------------------------------------------------------------------------------------------- finalize
 def _finalize(path: Path, split: str, seed: int, folds: int | None, group_by: str,
-              timing: dict[str, float]) -> None:
+              timing: dict[str, float], split_like: str | None = None) -> None:
     store = PresetStore(path)
     group = open_group(path, "r+")
     ok = np.asarray(group["ok"][:], dtype=bool)
@@ -341,6 +377,10 @@ def _finalize(path: Path, split: str, seed: int, folds: int | None, group_by: st
     keys = group_keys(sources, group_by)
     drawn = np.asarray([s.startswith(RANDOM_SOURCE + "#") for s in sources], dtype=bool)
     split_codes, fold = assign_splits(ok & ~drawn, keys, split, seed, folds)
+    if split_like is not None:
+        listed = (store.meta.get("inputs") or {}).get("files", {})
+        split_codes = inherited_splits(ok & ~drawn, group_keys(portable_sources(sources, listed), group_by),
+                                       reference_splits(split_like, group_by))
     split_codes[drawn & ok] = 0  # random presets only ever train; the splits' fractions are of real voices
     group["split"][:] = split_codes
     group["fold"][:] = fold
@@ -359,7 +399,7 @@ def _finalize(path: Path, split: str, seed: int, folds: int | None, group_by: st
         counts=counts,
         norm={"mel_mean": mean, "mel_std": std, "computed_on": "train split, every value"},
         split={"method": split, "seed": seed, "folds": folds or 0, "group_by": group_by if split == "grouped" else "",
-               "fractions": [0.8, 0.1, 0.1]},
+               "fractions": [0.8, 0.1, 0.1], **({"like": str(split_like)} if split_like is not None else {})},
         timing={"runs": runs, "total_s": round(sum(r.get("total_s", 0.0) for r in runs), 3),
                 "render_s": round(render_s, 3),
                 "presets_per_s": round(rendered / render_s, 1) if render_s > 0 else None},
@@ -481,5 +521,5 @@ def _build_locked(synth_obj: Synth, paths: Sequence[Path], out: Path, options: B
     timing["workers"] = workers
     timing["backend"] = backend
     timing["total_s"] = round(time.perf_counter() - started, 3)
-    _finalize(out, options.split, options.seed, options.folds, options.group_by, timing)
+    _finalize(out, options.split, options.seed, options.folds, options.group_by, timing, options.split_like)
     return open_store(out)

@@ -4,13 +4,15 @@
 * ``grouped``: rows are grouped by source (the preset file, or its folder with ``group_by="folder"``); the groups
   are shuffled with the seed and handed to train until it holds 80% of the rows, then to valid until 90%, then to
   test. Near-duplicates from one bank therefore never sit on both sides.
+* ``split_like``: the groups take the split they have in another store of the same corpus (a store of other
+  parameters, say), so that voices held out of one are held out of the other; groups it lacks go to test.
 * ``folds=K``: every usable row (every group, when grouped) also gets a fold ``0..K-1``; groups go to the fold
   with the fewest rows so far, in shuffled order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import PurePath
 
 import numpy as np
@@ -28,6 +30,30 @@ def group_keys(sources: Sequence[str], group_by: str) -> list[str]:
     if group_by == "folder":
         return [str(PurePath(f).parent) for f in files]
     raise ValueError(f"group_by must be 'file' or 'folder', got {group_by!r}")
+
+
+def portable_sources(sources: Sequence[str], listed: Collection[str]) -> list[str]:
+    """``file#index`` sources with their files relative to the folder the presets were read from, whose files
+    (relative to it) are ``listed`` (a store's ``inputs``): the same corpus read from another place, or into
+    another store, gives the same sources however its folder was written on the command line."""
+    out = []
+    for source in sources:
+        file, hash_, index = source.rpartition("#") if "#" in source else (source, "", "")
+        parts = PurePath(file).parts
+        relative = next((str(PurePath(*parts[i:])) for i in range(len(parts)) if str(PurePath(*parts[i:])) in listed),
+                        file)
+        out.append(relative + hash_ + index)
+    return out
+
+
+def inherited_splits(ok: np.ndarray, keys: Sequence[str], reference: dict[str, int]) -> np.ndarray:
+    """Split codes that follow another store's, group by group: each usable row takes the split ``reference`` gives
+    its group key; a group the reference lacks goes to test (it was never trained on there), unusable rows -1."""
+    test = SPLIT_CODES["test"]
+    split = np.full(len(ok), EXCLUDED, dtype=np.int8)
+    for r in np.flatnonzero(ok):
+        split[r] = reference.get(keys[r], test)
+    return split
 
 
 def assign_splits(ok: np.ndarray, keys: Sequence[str], method: str, seed: int,

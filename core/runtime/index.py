@@ -94,6 +94,10 @@ class VoiceIndex:
         """Specs of the learned parameters, in the columns' order."""
         return ParameterTable.from_json(self.meta["parameters"])
 
+    def is_voice_space(self, parameters: ParameterTable) -> bool:
+        """Whether the index holds more parameters than ``parameters`` (those a run learns): whole voices, say."""
+        return len(self.parameters) > len(parameters)
+
     def embed(self, log_mels: np.ndarray) -> np.ndarray:
         """Embeddings ``(B, dims)`` float32 of raw log-mels in dB ``(B, n_mels, frames)`` (normalised here with the
         store's statistics, as the voices were).
@@ -141,16 +145,20 @@ class VoiceIndex:
                    mel_shape: tuple[int, int] | None = None, what: str = "the run") -> None:
         """Refuse an index made for other features or parameters than ``what`` uses.
 
+        An index may hold more parameters than ``what`` learns (whole voices, :meth:`is_voice_space`): matching
+        then searches over whole voices, the model's proposals completed by the base preset.
+
         Raises:
-            IndexFileError: Another synth, other learned parameters (or another order), other feature settings or
-                another log-mel shape.
+            IndexFileError: Another synth, a learned parameter the index lacks, other feature settings or another
+                log-mel shape.
         """
         where = self.meta.get("path", "the index")
         if synth_id != self.synth_id:
             raise IndexFileError(f"{where} indexes {self.synth_id} voices; {what} is for {synth_id}")
-        if list(parameters.names) != list(self.parameters.names):
-            raise IndexFileError(f"{where} holds other learned parameters than {what} "
-                                 f"({len(self.parameters)} vs {len(parameters)}, or another order); rebuild it with "
+        missing = [name for name in parameters.names if name not in self.parameters]
+        if missing:
+            raise IndexFileError(f"{where} holds other parameters than {what} learns ({len(missing)} of its "
+                                 f"{len(parameters)} are not indexed, e.g. {missing[0]}); rebuild it with "
                                  f"`patchflow index build`")
         if dict(features) != dict(self.meta["features"]):
             raise IndexFileError(f"{where} was built with other feature settings than {what}; rebuild it with "

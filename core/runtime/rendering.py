@@ -34,3 +34,22 @@ def render_normalised(pool: SynthPool, settings: RenderSettings, base: Preset, t
         RenderError: A candidate could not be rendered.
     """
     return pool.render(presets_from_normalised(base, table, params), settings, progress)
+
+
+def lift_normalised(params: np.ndarray, table: ParameterTable, space: ParameterTable, base: Preset) -> np.ndarray:
+    """Normalised parameters ``(N, P)`` of ``table`` as vectors ``(N, S)`` of a larger ``space``: ``base``'s values
+    for the parameters of ``space`` that ``table`` leaves out.
+
+    A model learns a few parameters over a base preset; a search over whole voices (a retrieval index of full
+    voices) places its proposals in the voice space this way, where they play exactly as before.
+
+    Raises:
+        KeyError: A parameter of ``table`` is not in ``space``.
+    """
+    params = np.atleast_2d(np.asarray(params, dtype=np.float64))
+    if list(table.names) == list(space.names):
+        return params
+    columns = np.array([space.index(name) for name in table.names], dtype=np.int64)
+    native = np.repeat(base.vector(space)[None], len(params), axis=0)
+    native[:, columns] = table.to_native(params)
+    return space.to_normalised(native)

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from ..apps.matching import AudioFileError, load_target, match_sound
+from ..apps.matching import NEIGHBOURS, AudioFileError, load_target, match_sound
 from ..data.features import magnitude_mel
 from ..data.render import SynthPool
 from ..errors import PatchflowError
@@ -225,12 +225,13 @@ class Studio:
         index = self.index
         store = self.store if index is None else None
         result = match_sound(self.run, target, base_preset=self.base_preset(), store=store, index=index,
-                             budget_seconds=self.budget, neighbours=8 if store is not None or index else 0,
-                             top=max(3, self.top), workers=self.workers, progress=stages)
+                             budget_seconds=self.budget, neighbours=NEIGHBOURS if store is not None or index else 0,
+                             workers=self.workers, progress=stages)
         settings = getattr(result, "settings", None) or self.run.render_settings
         base = getattr(result, "base_preset", None) or self.base_preset()
         chosen = result.candidates[:self.top]
-        presets = presets_from_normalised(base, self.run.parameters, np.array([c.params for c in chosen]),
+        table = getattr(result, "parameters", None) or self.run.parameters
+        presets = presets_from_normalised(base, table, np.array([c.params for c in chosen]),
                                           names=[f"MATCH {k + 1}" for k in range(len(chosen))])
         with SynthPool(self.run.synth_id, self.workers) as synths:
             audio = synths.render(presets, settings)
@@ -453,7 +454,7 @@ class Studio:
         if store is None and self.index is not None:  # the map's rows are the index's voices
             if not 0 <= row < len(self.index):
                 raise UploadError(404, f"no voice {row} in the retrieval index")
-            return presets_from_normalised(self.base_preset(), self.run.parameters, self.index.params[row][None],
+            return presets_from_normalised(self.base_preset(), self.index.parameters, self.index.params[row][None],
                                            names=[self.index.names[row]])[0]
         if store is None or not 0 <= row < len(store):
             raise UploadError(404, f"no preset {row} in the training store")
