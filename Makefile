@@ -65,7 +65,8 @@ browser:
 benchmark: setup
 	PATCHFLOW_SHARED="$(SHARED)" $(PY) -m pytest benchmarks -q --benchmark-only --benchmark-json docs/benchmarks/latest.json
 
-# The quality table of the training guide from scratch (about 70 minutes on 2 idle cores; not part of `make test`,
+# The quality table of the training guide from scratch (cnn, flow_post and flow_gen, 25 minutes of training each;
+# not part of `make test`,
 # which runs the same pipeline at a tiny size). QUALITY_OUT is where it writes.
 QUALITY_OUT ?= quality-output
 quality: setup

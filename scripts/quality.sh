@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The quality table of the training guide, from scratch: a store of the shared DX7 corpus at 16 parameters split by
-# author folder (the test voices are by authors the models never saw) plus random presets for training, `cnn` and
-# `flow_post` trained with the CPU recipe and the same time budget, then one evaluation of both beside the
+# author folder (the test voices are by authors the models never saw) plus random presets for training, `cnn`,
+# `flow_post` and the generative `flow_gen` trained with the CPU recipe and the same time budget, then one
+# evaluation of all three (flow_gen's row is the best of its samples, ranked by rendering) beside the
 # reference rows (mean preset, retrieval, retrieval + refinement) on the test voices and, when its tools are
 # installed, on out-of-domain recordings (scripts/build_ood_set.sh). Called by `make quality`; `make test` runs it
 # at a tiny size (tests/test_quality_pipeline.py).
@@ -10,7 +11,7 @@
 # (distinct corpus voices kept; all by default), TRAIN_SECONDS (training budget per model, 1500), EPOCHS (cap, 200),
 # ITEMS (test items evaluated, 500), BUDGET (seconds of search per item for the + refinement rows, 1), OOD (1 to
 # build and score the out-of-domain set when fluidsynth and espeak-ng are installed, 0 to skip), MODELS
-# ("cnn flow_post"), WORKERS (render threads), PRESET (training preset, cpu).
+# ("cnn flow_post flow_gen"), WORKERS (render threads), PRESET (training preset, cpu).
 set -euo pipefail
 
 SHARED="${SHARED:-../shared}"
@@ -22,7 +23,7 @@ EPOCHS="${EPOCHS:-200}"
 ITEMS="${ITEMS:-500}"
 BUDGET="${BUDGET:-1}"
 OOD="${OOD:-1}"
-MODELS="${MODELS:-cnn flow_post}"
+MODELS="${MODELS:-cnn flow_post flow_gen}"
 PRESET="${PRESET:-cpu}"
 WORKERS="${WORKERS:-}"
 PATCHFLOW="${PATCHFLOW:-patchflow}"

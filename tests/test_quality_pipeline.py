@@ -1,5 +1,5 @@
 """`make quality` at a tiny size: the whole pipeline of the quality table (build with random presets and an
-author split, train cnn and flow_post with the CPU recipe, evaluate with every reference row) runs and writes every
+author split, train cnn, flow_post and flow_gen with the CPU recipe, evaluate with every reference row) runs and writes every
 metric. The numbers are not asserted here; the training guide's table comes from the full run."""
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ def test_the_quality_pipeline_runs_at_a_tiny_size(shared_dir: Path, tmp_path: Pa
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((out / "report" / "results.json").read_text())
     rows = results["summary"]
-    expected = {"Mean (train)", "Retrieval (NN log-mel)", "Retrieval + refinement", "cnn", "flow_post",
-                "cnn + refinement", "flow_post + refinement"}
+    expected = {"Mean (train)", "Retrieval (NN log-mel)", "Retrieval + refinement", "cnn", "flow_post", "flow_gen",
+                "cnn + refinement", "flow_post + refinement", "flow_gen + refinement"}
     assert expected <= set(rows), sorted(rows)
     for name in expected:
         test = rows[name]["test"]
