@@ -133,7 +133,6 @@ def test_an_index_of_whole_voices_matches_whole_voices(tiny_run, dx7_dir: Path, 
     """A run of 16 parameters with an index of a store of every parameter: retrieval and search run over whole
     voices, so a voice of the index is found as itself (not projected on the 16 over the base preset), and the
     written preset is that voice."""
-    from conftest import SMALL_STORE_FOLDERS
     from patchflow.apps.matching import match_sound, search_space, write_match
     from patchflow.data.build import BuildOptions, build_store
     from patchflow.data.render import SynthPool
@@ -141,7 +140,8 @@ def test_an_index_of_whole_voices_matches_whole_voices(tiny_run, dx7_dir: Path, 
     from patchflow.runtime.rendering import presets_from_normalised
 
     run = load_run(tiny_run("flow_post"))
-    whole = build_store("dexed", [dx7_dir / f for f in SMALL_STORE_FOLDERS[:3]], tmp_path / "whole.zarr",
+    folders = ("Original Yamaha/DX7 ROM1", "Bo Tomlyn", "Christopher Pardy (Pat)")  # some of the small store's
+    whole = build_store("dexed", [dx7_dir / f for f in folders], tmp_path / "whole.zarr",
                         BuildOptions(params="all", limit=120, seed=0, split="grouped"), workers=2)
     voices = build_index(whole, split="all", dims=32)
     voices.check_fits(run.synth_id, run.parameters, run.feature_settings.to_json(), (128, 87))
