@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -141,9 +142,17 @@ def test_an_index_of_whole_voices_matches_whole_voices(tiny_run, dx7_dir: Path, 
 
     run = load_run(tiny_run("flow_post"))
     folders = ("Original Yamaha/DX7 ROM1", "Bo Tomlyn", "Christopher Pardy (Pat)")  # some of the small store's
-    whole = build_store("dexed", [dx7_dir / f for f in folders], tmp_path / "whole.zarr",
-                        BuildOptions(params="all", limit=120, seed=0, split="grouped"), workers=2)
+    cwd = os.getcwd()
+    os.chdir(tmp_path)  # the corpus given by a relative path, as `make pretrained` gives ../shared
+    try:
+        whole = build_store("dexed", [Path(os.path.relpath(dx7_dir / f)) for f in folders], tmp_path / "whole.zarr",
+                            BuildOptions(params="all", limit=120, seed=0, split="grouped"), workers=2)
+    finally:
+        os.chdir(cwd)
     voices = build_index(whole, split="all", dims=32)
+    assert whole.sources[0].startswith("..") and not any(s.startswith("..") for s in voices.sources)
+    assert voices.sources[0].split("/")[0] in {f.split("/")[0] for f in folders}
+    assert not voices.meta["base_preset"]["source"]["path"].startswith("..")
     voices.check_fits(run.synth_id, run.parameters, run.feature_settings.to_json(), (128, 87))
     space = search_space(run, voices)
     assert len(space) == len(whole.parameters) > len(run.parameters)

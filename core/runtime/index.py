@@ -24,12 +24,14 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..data.splits import portable_sources
 from ..errors import PatchflowError
 from ..parameters import ParameterTable
 from ..progress import Progress, or_quiet
@@ -254,19 +256,11 @@ def index_rows(store: Any, split: str = "train") -> np.ndarray:
     return rows[np.sort(first)]
 
 
-def _relative_sources(sources: list[str], root: str) -> list[str]:
-    """``file#index`` sources relative to the store's input folder (no machine's absolute paths in an index)."""
-    if not root:
-        return list(sources)
-    prefix = root.rstrip("/") + "/"
-    return [s[len(prefix):] if s.startswith(prefix) else s for s in sources]
-
-
-def _portable_preset(preset: dict[str, Any], root: str) -> dict[str, Any]:
+def _portable_preset(preset: dict[str, Any], listed: Collection[str]) -> dict[str, Any]:
     """A preset's JSON with its source file relative to the store's input folder."""
     source = preset.get("source")
     if isinstance(source, dict) and isinstance(source.get("path"), str):
-        preset = {**preset, "source": {**source, "path": _relative_sources([source["path"]], root)[0]}}
+        preset = {**preset, "source": {**source, "path": portable_sources([source["path"]], listed)[0]}}
     return preset
 
 
@@ -317,8 +311,8 @@ def build_index(store: Any, *, split: str = "train", dims: int = DEFAULT_DIMS, s
     embedding = flat @ components16.astype(np.float32).T
     kept = float((values[:keep].double() ** 2).sum()) / total if total > 0 else 1.0
     names = store.names
-    root = str((store.meta.get("inputs") or {}).get("root") or "")
-    sources = _relative_sources(store.sources, root)
+    listed = (store.meta.get("inputs") or {}).get("files", {})
+    sources = portable_sources(store.sources, listed)
     meta = {
         "format": FORMAT_VERSION,
         "synth": store.synth_id,
@@ -334,7 +328,7 @@ def build_index(store: Any, *, split: str = "train", dims: int = DEFAULT_DIMS, s
         "dims": keep,
         "explained_variance": round(kept, 6),
         "seed": int(seed),
-        "base_preset": _portable_preset(dict(store.meta["base_preset"]), root),
+        "base_preset": _portable_preset(dict(store.meta["base_preset"]), listed),
         "reference_peak": reference_peak(store),
     }
     params = np.asarray(store.array("params").get_orthogonal_selection((rows, slice(None))), dtype=np.float64)
