@@ -46,7 +46,8 @@ import numpy as np
 import soundfile
 import torch
 
-from patchflow.apps.matching import NEIGHBOURS, REFINE_STARTS, match_sound, matching_facts, read_target, search_space, sound_features
+from patchflow.apps.matching import (NEIGHBOURS, REFINE_STARTS, features_of_heard, heard_sound, match_sound,
+                                     matching_facts, read_target, retrieval_level, search_space)
 from patchflow.data.importing import AUDIO_SUFFIXES
 from patchflow.data.features import magnitude_mel
 from patchflow.data.render import SynthPool
@@ -110,10 +111,11 @@ def retrieved(index, run, sound: np.ndarray, from_note: int, level: float, neigh
               ) -> tuple[np.ndarray, torch.Tensor]:
     """The index's nearest voices to ``sound`` as ``match`` reads it from ``from_note`` (at the index's level),
     and the model's input."""
-    mel, raw, _ = sound_features(run, sound, from_note, level)
-    indexed_level = float(index.meta.get("reference_peak") or level)
+    heard = heard_sound(run, sound, from_note)
+    mel, raw, _ = features_of_heard(run, heard, level)
+    indexed_level = retrieval_level(index, level)
     if indexed_level != level:
-        raw = sound_features(run, sound, from_note, indexed_level)[1]
+        raw = features_of_heard(run, heard, indexed_level)[1]
     positions, _ = index.search(raw, k=neighbours)
     return index.params[positions[0]], mel
 

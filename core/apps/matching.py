@@ -55,7 +55,8 @@ from ..runtime.search import AudioObjective, Candidate, one_torch_thread, refine
 from ..synth import RenderSettings
 
 __all__ = ["AudioFileError", "MatchResult", "PitchEstimate", "Target", "distance_meaning", "estimate_pitch",
-           "NEIGHBOURS", "REFINE_STARTS", "load_target", "match_sound", "matching_facts", "read_target", "search_space", "write_match"]
+           "NEIGHBOURS", "REFINE_STARTS", "features_of_heard", "heard_sound", "load_target", "match_sound",
+           "matching_facts", "read_target", "retrieval_level", "search_space", "write_match"]
 
 #: Candidates the search of :func:`match_sound` starts from: the whole budget on the best one. Over whole voices
 #: one search of 2 s does better than three of 0.67 s (the pretrained Dexed matcher's model card compares both,
@@ -369,15 +370,29 @@ def sound_features(run: Run, sound: np.ndarray, from_note: int, level: float | N
     """What the model and the retrieval read of a sound: the sound moved from ``from_note`` to the run's note,
     optionally translated into the synth's domain as audio (``translate_audio``, before the level is set),
     scaled to peak ``level`` (none: unscaled), as log-mel, optionally translated into the synth's domain as
-    log-mel (``translate``).
+    log-mel (``translate``): :func:`features_of_heard` of :func:`heard_sound`.
 
     Returns:
         ``(model input (1, n_mels, frames), raw log-mel in dB (1, n_mels, frames), gain applied)``.
     """
+    return features_of_heard(run, heard_sound(run, sound, from_note, translate_audio), level, translate)
+
+
+def heard_sound(run: Run, sound: np.ndarray, from_note: int,
+                translate_audio: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """The sound moved from ``from_note`` to the run's note, at its rate and clip length, and translated as audio
+    by ``translate_audio`` when given: what :func:`features_of_heard` reads."""
     base = run.render_settings
     heard = shift_to_note(sound, base.sample_rate, from_note, base.note, base.num_samples)
     if translate_audio is not None:
         heard = np.asarray(translate_audio(heard), dtype=np.float32)
+    return heard
+
+
+def features_of_heard(run: Run, heard: np.ndarray, level: float | None,
+                      translate: Callable[[np.ndarray], np.ndarray] | None = None
+                      ) -> tuple[torch.Tensor, np.ndarray, float]:
+    """The model's input, the raw log-mel and the gain of :func:`sound_features`, from :func:`heard_sound`."""
     peak = float(np.max(np.abs(heard)))
     gain = level / peak if level and peak > 0 else 1.0
     raw = log_mel(heard[None] * gain, run.feature_settings)
@@ -430,6 +445,14 @@ def _store_retrieval(store: PresetStore, raw_mel: np.ndarray, neighbours: int) -
     return index.params[positions[0]], [names[int(index.rows[p])] for p in positions[0]]
 
 
+def retrieval_level(index: VoiceIndex | None, level: float | None) -> float | None:
+    """The peak a sound is scaled to for retrieval from ``index``: the level of the store it was built from (an
+    index of another store, whole voices, was built at that store's level), else ``level``."""
+    if index is not None and index.meta.get("reference_peak"):
+        return float(index.meta["reference_peak"])
+    return level
+
+
 def search_space(run: Run, index: VoiceIndex | None) -> ParameterTable:
     """The parameters a match searches: every parameter of ``index`` when it holds whole voices (more parameters
     than the run learns), else the run's learned ones.
@@ -468,7 +491,8 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
                 index: VoiceIndex | None = None, note: int | None = None, velocity: int | None = None,
                 sound: np.ndarray | None = None, level: float | None = None, try_model_note: bool = True,
                 budget_seconds: float = 2.0, latent_count: int = 32, latent_sigma: float = 0.5,
-                neighbours: int = NEIGHBOURS, refine_starts: int = REFINE_STARTS, workers: int | None = None, seed: int = 0,
+                neighbours: int = NEIGHBOURS, refine_starts: int = REFINE_STARTS, workers: int | None = None,
+                seed: int = 0,
                 metric: str = "sc+db", progress: Progress | None = None,
                 sample_count: int | None = None,
                 translate: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -522,16 +546,19 @@ def match_sound(run: Run, target: np.ndarray, *, base_preset: Preset | None = No
         level = known_level if level is None else level
     whole = target if sound is None else sound
 
-    def features_at(from_note: int) -> tuple[torch.Tensor, np.ndarray, float]:
-        return sound_features(run, whole, from_note, level, translate, translate_audio)
+    heard: dict[int, np.ndarray] = {}  # one shift (and translation) per note, read at one or two levels
 
-    # an index of another store (whole voices) was built at that store's level: read the sound at it
-    index_level = float(index.meta.get("reference_peak") or 0.0) if index is not None else 0.0
+    def features_at(from_note: int, at_level: float | None = level) -> tuple[torch.Tensor, np.ndarray, float]:
+        if from_note not in heard:
+            heard[from_note] = heard_sound(run, whole, from_note, translate_audio)
+        return features_of_heard(run, heard[from_note], at_level, translate)
+
+    index_level = retrieval_level(index, level)
 
     def neighbours_of(raw: np.ndarray, from_note: int) -> tuple[np.ndarray, list[str], str]:
         if neighbours > 0 and index is not None:
-            if index_level and level and abs(index_level - level) > 1e-6 * level:
-                raw = sound_features(run, whole, from_note, index_level, translate, translate_audio)[1]
+            if level and index_level != level:
+                raw = features_at(from_note, index_level)[1]
             positions, _ = index.search(raw, k=neighbours)
             return (index.params[positions[0]], [index.names[p] for p in positions[0]],
                     f"index ({len(index)} voices, {index.dims} dimensions)")
