@@ -204,8 +204,8 @@ def input_listing(files: Sequence[Path]) -> dict[str, Any]:
 
 #: How each ``build`` option is given on the command line (for the message of a mismatched rebuild).
 _OPTION_NAMES = {"params": "--params", "limit": "--limit", "seed": "--seed", "split": "--split", "folds": "--folds",
-                 "group_by": "--group-by", "base_preset": "--base-preset", "parser": "--parser", "split_like": "--split-like",
-                 "random_presets": "--random-presets", "tags": "--tags",
+                 "group_by": "--group-by", "base_preset": "--base-preset", "parser": "--parser",
+                 "split_like": "--split-like", "random_presets": "--random-presets", "tags": "--tags",
                  "paths": "--presets"}
 #: Values of options that stores built before the option was added do not record.
 _ABSENT = {"parser": None, "random_presets": 0, "tags": None}
@@ -374,13 +374,14 @@ def _finalize(path: Path, split: str, seed: int, folds: int | None, group_by: st
     ok = np.asarray(group["ok"][:], dtype=bool)
     errors = [str(e) for e in group["error"][:]]
     sources = store.sources
-    keys = group_keys(sources, group_by)
     drawn = np.asarray([s.startswith(RANDOM_SOURCE + "#") for s in sources], dtype=bool)
-    split_codes, fold = assign_splits(ok & ~drawn, keys, split, seed, folds)
-    if split_like is not None:
+    if split_like is None:
+        split_codes, fold = assign_splits(ok & ~drawn, group_keys(sources, group_by), split, seed, folds)
+    else:  # no folds with split_like (refused when the options are made)
         listed = (store.meta.get("inputs") or {}).get("files", {})
         split_codes = inherited_splits(ok & ~drawn, group_keys(portable_sources(sources, listed), group_by),
                                        reference_splits(split_like, group_by))
+        fold = np.full(len(ok), -1, dtype=np.int16)
     split_codes[drawn & ok] = 0  # random presets only ever train; the splits' fractions are of real voices
     group["split"][:] = split_codes
     group["fold"][:] = fold
