@@ -162,6 +162,40 @@ def test_translate_train_resumes_exactly(tone_domains, tmp_path) -> None:
     assert size.exit_code == 1 and "--size: not an option of --model unit" in size.output
 
 
+def test_learning_rate_decay_and_gradient_clipping_apply_and_resume_exactly(tone_domains, tmp_path) -> None:
+    """The UMT authors' optimisation (a decaying learning rate for the encoder and decoders, gradients clipped by
+    value): the decay is applied at its interval, a run resumed across it ends where a straight one does, the
+    clipping changes the result, and a resume with other settings is refused."""
+    from patchflow.training.errors import TrainingError
+
+    a, b = tone_domains
+    base = {"batch_size": 2, "checkpoint_every": 2, "model": UmtConfig(), "max_clips": 8}
+    schedule = {"lr_decay": 0.5, "lr_decay_steps": 2, "grad_clip": 1e-4}
+    straight, resumed, plain = tmp_path / "straight", tmp_path / "resumed", tmp_path / "plain"
+    train_translation(a, b, straight, TranslationTrainConfig(steps=4, **base, **schedule))
+    train_translation(a, b, resumed, TranslationTrainConfig(steps=2, **base, **schedule))
+    train_translation(a, b, resumed, TranslationTrainConfig(steps=4, **base, **schedule))
+    train_translation(a, b, plain, TranslationTrainConfig(steps=4, **base))
+    last = {run: torch.load(run / "checkpoints" / "last.pt", weights_only=True) for run in (straight, resumed, plain)}
+    assert all(torch.equal(last[resumed]["model"][k], last[straight]["model"][k]) for k in last[straight]["model"])
+    assert any(not torch.equal(last[plain]["model"][k], last[straight]["model"][k]) for k in last[plain]["model"])
+    # step 4 ran at 2e-4 * 0.5 ** (3 // 2); the confusion classifier's rate does not decay
+    assert last[straight]["optimizer_main"]["param_groups"][0]["lr"] == pytest.approx(1e-4)
+    assert last[straight]["optimizer_confusion"]["param_groups"][0]["lr"] == pytest.approx(2e-4)
+    with pytest.raises(TrainingError, match="grad_clip"):
+        train_translation(a, b, resumed, TranslationTrainConfig(steps=6, **base, **{**schedule, "grad_clip": 1.0}))
+    with pytest.raises(TrainingError, match="decay"):
+        TranslationTrainConfig(lr_decay=0.0).check()
+
+    run = tmp_path / "cli"
+    cli = runner.invoke(app, ["translate", "train", "--model", "umt", "--a", str(a), "--b", str(b), "--out",
+                              str(run), "--steps", "1", "--batch-size", "2", "--max-clips", "8", "--lr-decay", "0.9",
+                              "--grad-clip", "0.5", "--no-progress"])
+    assert cli.exit_code == 0, cli.output
+    train = json.loads((run / "translation.json").read_text())["train"]
+    assert (train["lr"], train["lr_decay"], train["grad_clip"]) == (2e-4, 0.9, 0.5)
+
+
 def test_apply_writes_the_generated_audio_and_match_reads_its_mel(trained, tone_domains, tiny_run, tmp_path
                                                                   ) -> None:
     from patchflow.runtime.translation import TranslationRunError, load_translator

@@ -17,6 +17,9 @@ translate_app = typer.Typer(help="Translate recordings into a synth's domain wit
 MODELS = ("unit", "umt")
 #: The sizes of the UMT model ``--size`` chooses.
 UMT_SIZES = ("cpu", "paper")
+#: ``--size paper``'s optimisation, from the UMT authors' training script: Adam at 1e-3, decayed by 0.995 every
+#: 1,000 iterations, gradients clipped by value at 1.
+PAPER_OPTIMISATION = {"lr": 1e-3, "lr_decay": 0.995, "lr_decay_steps": 1000, "grad_clip": 1.0}
 
 
 def register(app: typer.Typer) -> None:
@@ -76,7 +79,13 @@ def train_command(
     steps: int = typer.Option(2000, "--steps", help="Iterations in all (each: one step of every optimiser of "
                               "the model)."),
     batch_size: int = typer.Option(8, "--batch-size", help="Mels of each domain per iteration."),
-    lr: float = typer.Option(2e-4, "--lr", help="Adam's learning rate of both steps."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Adam's learning rate of both steps (default 2e-4; "
+                                       "1e-3 with --size paper, the UMT authors')."),
+    lr_decay: Optional[float] = typer.Option(None, "--lr-decay", help="Multiply the learning rate of the "
+                                             "encoders and decoders by this every 1,000 steps (default 1; 0.995 "
+                                             "with --size paper)."),
+    grad_clip: Optional[float] = typer.Option(None, "--grad-clip", help="Clip each gradient element to "
+                                              "[-C, C] (default none; 1 with --size paper)."),
     lambdas: Optional[str] = typer.Option(None, "--lambdas", help="UNIT: lambda_0..lambda_4 as five "
                                           "comma-separated weights (GAN, KL, reconstruction, cycle KL, cycle "
                                           "reconstruction; default 1,0.01,10,0.01,10)."),
@@ -100,9 +109,12 @@ def train_command(
     from .progress import ConsoleProgress
 
     model = _model_config(model_name, lambdas, channels, latent_channels, kl, size)
-    config = TranslationTrainConfig(steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+    authors = PAPER_OPTIMISATION if size == "paper" else {}  # the UMT authors' training settings
+    config = TranslationTrainConfig(steps=steps, batch_size=batch_size, seed=seed,
                                     checkpoint_every=checkpoint_every, device=device, model=model,
-                                    max_clips=max_clips)
+                                    max_clips=max_clips, **{**authors, **{k: v for k, v in (
+                                        ("lr", lr), ("lr_decay", lr_decay), ("grad_clip", grad_clip))
+                                        if v is not None}})
     summary = train_translation(a, b, out, config, progress=ConsoleProgress(err_console, enabled=progress))
     terms = summary["terms"]
     second = "discriminators" if model_name == "unit" else "domain classifier"

@@ -62,6 +62,12 @@ class TranslationTrainConfig:
         max_clips: UMT only: at most this many clips of each domain are read into memory (a seeded sample).
         max_seconds: Stop, with a checkpoint, after the first iteration that ends this long after the start (a
             fixed training time; rerunning continues towards ``steps``). ``None``: no limit.
+        lr_decay: The first step's learning rate (UNIT's generators, UMT's encoder and decoders) is multiplied by
+            this every ``lr_decay_steps`` iterations; the second step's stays (as in the UMT authors' training).
+            1: constant.
+        lr_decay_steps: Iterations between two decays.
+        grad_clip: Clip every gradient element into ``[-grad_clip, grad_clip]`` before each step (UMT's
+            authors clip by value at 1). ``None``: no clipping.
     """
 
     steps: int = 200
@@ -73,6 +79,9 @@ class TranslationTrainConfig:
     model: UnitConfig | UmtConfig = field(default_factory=UnitConfig)
     max_clips: int = 512
     max_seconds: float | None = None
+    lr_decay: float = 1.0
+    lr_decay_steps: int = 1000
+    grad_clip: float | None = None
 
     def check(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.checkpoint_every < 1 or not self.lr > 0 \
@@ -81,6 +90,15 @@ class TranslationTrainConfig:
                                 f"(got steps {self.steps}, batch {self.batch_size}, checkpoint every "
                                 f"{self.checkpoint_every}, lr {self.lr}, max clips {self.max_clips}, max seconds "
                                 f"{self.max_seconds})")
+        if not 0 < self.lr_decay <= 1 or self.lr_decay_steps < 1 or (self.grad_clip is not None
+                                                                     and not self.grad_clip > 0):
+            raise TrainingError(f"the learning-rate decay must be in (0, 1], its interval >= 1 and the gradient "
+                                f"clip > 0 (got decay {self.lr_decay} every {self.lr_decay_steps} steps, clip "
+                                f"{self.grad_clip})")
+
+    def lr_at(self, step: int) -> float:
+        """The first optimisation step's learning rate at iteration ``step`` (counted from 0)."""
+        return self.lr * self.lr_decay ** (step // self.lr_decay_steps)
 
 
 def domain_facts(store: PresetStore, given: str | Path) -> dict[str, Any]:
@@ -200,8 +218,10 @@ def _check_resume(saved: dict[str, Any], new: dict[str, Any], out: Path) -> None
         if saved[dom]["absolute_path"] != new[dom]["absolute_path"]:
             raise TrainingError(f"{out} was trained with --{dom} {saved[dom]['path']}, not {new[dom]['path']}; "
                                 f"choose another --out")
-    for key in ("batch_size", "lr", "seed") + (("max_clips",) if new["kind"] == "umt" else ()):
-        if saved["train"].get(key) != new["train"][key]:
+    defaults = dataclasses.asdict(TranslationTrainConfig())  # for keys a saved run predates
+    for key in ("batch_size", "lr", "seed", "lr_decay", "lr_decay_steps", "grad_clip") \
+            + (("max_clips",) if new["kind"] == "umt" else ()):
+        if saved["train"].get(key, defaults[key]) != new["train"][key]:
             raise TrainingError(f"{out} was trained with {key} {saved['train'].get(key)}, not {new['train'][key]}; "
                                 f"resume with the same settings or choose another --out")
 
@@ -319,10 +339,14 @@ def _train_locked(a: PresetStore, b: PresetStore, out: Path, config: Translation
         for step in range(start, config.steps):
             batch = batch_of(step)
             terms = {}
+            for group in optimisers[steps[0].name].param_groups:
+                group["lr"] = config.lr_at(step) * steps[0].lr_scale
             for i, training_step in enumerate(steps):
                 loss, step_terms = model.loss(*batch) if i == 0 else model.step_loss(training_step.name, *batch)
                 optimisers[training_step.name].zero_grad(set_to_none=True)
                 loss.backward()
+                if config.grad_clip is not None:
+                    torch.nn.utils.clip_grad_value_(training_step.parameters, config.grad_clip)
                 optimisers[training_step.name].step()
                 terms["loss" if i == 0 else f"{training_step.name}_loss"] = float(loss.detach())
                 terms.update({k: float(v) for k, v in step_terms.items()})  # the models name their terms apart
