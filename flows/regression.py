@@ -134,6 +134,26 @@ class RegressionFlow(Flow):
         gaussian = 0.5 * (torch.exp(lam) * (v - v_hat).square() - lam + math.log(2 * math.pi)).sum(dim=1)
         return gaussian - self.logdet_weight * logdet
 
+    def inverse_error(self, z: torch.Tensor, v: torch.Tensor, margin: float = 0.01) -> torch.Tensor:
+        r"""Squared error of the inverse, :math:`\frac12 \lVert f_\psi^{-1}(v) - z \rVert^2`, shape ``(B,)``.
+
+        The other direction of the regression: added to :meth:`nll` it asks the codes of the parameters to be the
+        latents they came with, so the flow cannot shrink every direction of the latent space (the forward error
+        alone is best served by mapping every code near the average parameters, and the inverse then stretches
+        by as much). Gradients reach both the flow and ``z``. With the sigmoid output, ``v`` is first clamped
+        into ``[margin, 1 - margin]``: parameters on their bounds would otherwise ask for codes of norm 14.
+
+        Raises:
+            ValueError: ``z`` and ``v`` have different shapes.
+        """
+        check_batch(self, v, self.dim, name="v")
+        if v.shape != z.shape:
+            raise ValueError(f"z and v must have the same shape, got {tuple(z.shape)} and {tuple(v.shape)}")
+        if self.output is not None:
+            v = v.clamp(margin, 1.0 - margin)
+        codes, _ = self.inverse(v)
+        return 0.5 * (codes - z).square().sum(dim=1)
+
     def kl(self) -> torch.Tensor:
         """KL of the flow-weight posterior to its prior: 0 for ``"post"``, a positive scalar for ``"cond"``."""
         if isinstance(self.flow, BayesianAutoregressiveStack):

@@ -63,6 +63,7 @@ def contraction(run_dir: Path, store, count: int) -> dict[str, float]:
         "inverse_norm": float(np.median(norms[finite])) if finite.any() else float("inf"),
         "encoder_norm": float(codes.norm(dim=1).median()),
         "logdet_weight": float(getattr(model.regression_flow, "logdet_weight", 0.0)),
+        "inverse_weight": float(getattr(run.config.model, "regression_inverse_weight", 0.0)),
     }
 
 
@@ -74,12 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     store = open_store(args.data)
-    print("| run | logdet weight | log\\|det df/dz\\| (per dim) | prediction spread / voices' | inverse finite | "
-          "round trip | inverse code norm / encoder's |")
-    print("|---|---|---|---|---|---|---|")
+    print("| run | logdet weight | inverse weight | log\\|det df/dz\\| (per dim) | prediction spread / voices' | "
+          "inverse finite | round trip | inverse code norm / encoder's |")
+    print("|---|---|---|---|---|---|---|---|")
     for run_dir in args.runs:
         f = contraction(run_dir, store, args.count)
-        print(f"| {run_dir} | {f['logdet_weight']:g} | {f['logdet']:.1f} ({f['logdet_per_dim']:.2f}) | "
+        print(f"| {run_dir} | {f['logdet_weight']:g} | {f['inverse_weight']:g} | {f['logdet']:.1f} "
+              f"({f['logdet_per_dim']:.2f}) | "
               f"{f['spread']:.3f} / {f['data_spread']:.3f} | {f['inverse_finite']:.0%} | {f['round_trip']:.0%} | "
               f"{f['inverse_norm']:.3g} / {f['encoder_norm']:.3g} |", flush=True)
     return 0

@@ -93,6 +93,20 @@ def test_regression_flow_maps_parameters_back_to_the_latent(name):
     assert torch.allclose(back, z, atol=1e-4)
 
 
+def test_the_two_way_objective_adds_the_inverse_error_and_reaches_the_encoder():
+    batch = random_batch()
+    torch.manual_seed(0)
+    assert "inverse" not in build_model(small_config("flow_post")).loss(batch)
+    torch.manual_seed(0)
+    model = build_model(small_config("flow_post", regression_inverse_weight=0.5))
+    terms = model.loss(batch)
+    assert terms["inverse"] > 0 and torch.isfinite(terms["loss"])
+    z, _ = model.sample_latent(batch["mel"])
+    model.params_loss(z, batch)["inverse"].mean().backward()  # the term alone moves the encoder towards f^-1(v)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.encoder.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.regression_flow.parameters())
+
+
 def test_models_without_inverse_say_so():
     model = build_model(small_config("vae"))
     with pytest.raises(NotImplementedError, match="cannot map parameters back"):

@@ -61,6 +61,8 @@ class ModelConfig(BaseModel):
             log-likelihood. 1 is the paper's posterior-KL term, but on a point regression ``z -> v`` it rewards an
             expanding map and measured far worse parameter errors (see the training guide), so the default is 0:
             the precision-weighted error only.
+        regression_inverse_weight: Weight of the regression flow's inverse error, the squared distance of the
+            parameters' codes ``f^{-1}(v)`` to the latents (the two-way objective; 0 trains ``f`` one way only).
         mmd_weight: Weight of the MMD term of ``wae``.
         flow_kl_weight: Weight of the KL on the amortised flow weights of ``flow_cond``.
         dis_weight: Weight of the disentangling loss of ``flow_dis``.
@@ -104,6 +106,7 @@ class ModelConfig(BaseModel):
     flow_steps: int = Field(16, ge=1)
     flow_hidden: tuple[int, ...] = (64, 64)
     regression_logdet_weight: float = Field(0.0, ge=0.0)
+    regression_inverse_weight: float = Field(0.0, ge=0.0)
     mmd_weight: float = Field(10.0, ge=0.0)
     flow_kl_weight: float = Field(1e-3, ge=0.0)
     dis_weight: float = Field(1.0, ge=0.0)

@@ -43,9 +43,13 @@ class RegressionFlowModel(LatentModel):
                                             ParamHead(self.config.regressor_hidden, cards, continuous=False))
 
     def params_loss(self, z: torch.Tensor, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Negative log-likelihood of the parameters under the flow (plus cross-entropy of categorical ones and,
-        for ``flow_cond``, the KL of the amortised flow weights)."""
+        """Negative log-likelihood of the parameters under the flow (plus cross-entropy of categorical ones, the
+        inverse error with ``regression_inverse_weight``, and for ``flow_cond`` the KL of the amortised flow
+        weights)."""
         terms = {"params": self.regression_flow.nll(z, batch["params"])}
+        if self.config.regression_inverse_weight > 0:
+            terms["inverse"] = self.config.regression_inverse_weight * self.regression_flow.inverse_error(
+                z, batch["params"])
         if self.classifier is not None:
             trunk, head = self.classifier[:-1], self.classifier[-1]
             terms["classes"] = head.loss(trunk(z), batch["params"], batch["classes"])
