@@ -178,3 +178,17 @@ def test_evaluate_command(tiny_run, small_dexed_store, tmp_path):
     assert (out / "figures" / "test-0.png").is_file()
     missing = CliRunner().invoke(app, ["evaluate", str(tmp_path / "no-run"), "--data", str(small_dexed_store.path)])
     assert missing.exit_code == 1 and "no-run" in missing.output
+
+
+def test_evaluate_command_sets_the_candidates_of_the_search(tiny_run, small_dexed_store, tmp_path):
+    out = tmp_path / "candidates"
+    result = CliRunner().invoke(app, ["evaluate", str(tiny_run(BASELINE)), "--data", str(small_dexed_store.path),
+                                      "--out", str(out), "--max-items", "2", "--examples", "0", "--refine-budget",
+                                      "0.05", "--neighbours", "3", "--latent-samples", "0", "--model-samples", "2"])
+    assert result.exit_code == 0, result.output
+    settings = json.loads((out / "results.json").read_text())["info"]["settings"]
+    assert (settings["neighbours"], settings["latent_samples"], settings["model_samples"]) == (3, 0, 2)
+    assert "Retrieval + refinement" in (out / "results.md").read_text()
+    bad = CliRunner().invoke(app, ["evaluate", str(tiny_run(BASELINE)), "--data", str(small_dexed_store.path),
+                                   "--neighbours", "0"])
+    assert bad.exit_code == 2 and "--neighbours" in bad.output

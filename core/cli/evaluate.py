@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -25,6 +26,12 @@ def register(app: typer.Typer) -> None:
         refine_budget: float = typer.Option(0.0, "--refine-budget",
                                             help="Seconds of synth-in-the-loop search per item; adds the "
                                                  "'+ retrieval' and '+ refinement' rows of each run (0: off)."),
+        neighbours: int = typer.Option(4, "--neighbours", min=1, help="Nearest training presets among each run's "
+                                       "'+ retrieval' candidates, and the starts of 'Retrieval + refinement'."),
+        latent_samples: int = typer.Option(16, "--latent-samples", min=0, help="Latent samples around each sound's code "
+                                           "among the '+ retrieval' candidates."),
+        model_samples: Optional[int] = typer.Option(None, "--model-samples", min=0, help="Draws of a generative model "
+                                                    "(flow_gen) among them (default: --latent-samples)."),
         examples: int = typer.Option(3, "--examples", help="Test items drawn as spectrogram figures."),
         workers: int = typer.Option(None, "--workers", help="Render threads (default: usable CPUs)."),
         device: str = typer.Option("cpu", "--device", help="Where the models run (cpu, cuda)."),
@@ -50,7 +57,8 @@ def register(app: typer.Typer) -> None:
         loaded = [load_run(r, device=device, checkpoint=checkpoint) for r in runs]
         others = [(Path(p).stem, open_store(p)) for p in ood]
         settings = EvalSettings(max_items=max_items, refine_budget=refine_budget, examples=examples,
-                                workers=workers, seed=seed, search_metric=metric)
+                                workers=workers, seed=seed, search_metric=metric, neighbours=neighbours,
+                                latent_samples=latent_samples, model_samples=model_samples)
         result = run_evaluation(loaded, store, others, settings,
                                 progress=ConsoleProgress(err_console, enabled=progress, transient=True))
         files = write_report(result, out)
