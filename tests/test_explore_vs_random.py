@@ -3,22 +3,18 @@ the tiny ``flow_post`` run, and the report holds finite means, intervals, a win 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from repo_scripts import load_script
+
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("explore_vs_random", ROOT / "scripts" / "explore_vs_random.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("explore_vs_random")
 
 
 def test_report_on_held_out_presets(script, small_dexed_store, tiny_run, tmp_path, capsys):

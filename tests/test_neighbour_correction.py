@@ -3,24 +3,20 @@ other groups and never pair a preset with itself, and the script runs end to end
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from repo_scripts import load_script
+
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("neighbour_correction", ROOT / "scripts" / "neighbour_correction.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("neighbour_correction")
 
 
 def test_an_untrained_corrector_keeps_the_neighbours_answer(script) -> None:

@@ -3,23 +3,18 @@ prediction spread is measured against the voices', and the round-trip share agre
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from repo_scripts import load_script
+
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("regression_flow_contraction",
-                                                  ROOT / "scripts" / "regression_flow_contraction.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("regression_flow_contraction")
 
 
 def test_contraction_figures_of_a_run(script, small_dexed_store, tiny_run, capsys) -> None:

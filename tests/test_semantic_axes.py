@@ -3,14 +3,14 @@ few batches, and the report of every tag pair (listener accuracy, shares of the 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from repo_scripts import load_script
+
 PARAMS = ["op1_output_level", "op2_output_level", "op2_frequency_coarse", "op1_frequency_coarse", "algorithm",
           "feedback", "op1_env_level3", "op1_env_rate2"]
 MAPPING = """
@@ -27,10 +27,7 @@ Misc = ["Misc/*", "Effects/*"]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("semantic_axes", ROOT / "scripts" / "semantic_axes.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("semantic_axes")
 
 
 @pytest.fixture(scope="module")

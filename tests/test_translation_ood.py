@@ -4,7 +4,6 @@ two square tones matched with and without ``--translate`` by a tiny matcher; and
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -14,7 +13,8 @@ import pytest
 from patchflow.models.unit import UnitConfig
 from patchflow.training.translation import TranslationTrainConfig, train_translation
 
-ROOT = Path(__file__).resolve().parents[1]
+from repo_scripts import load_script
+
 #: The UMT size of tests/test_umt.py.
 TINY_UMT = {"clip_samples": 1000, "encoder_blocks": 1, "encoder_layers": 6, "encoder_channels": 16,
             "latent_channels": 8, "pool": 100, "decoder_blocks": 1, "decoder_layers": 7, "residual_channels": 16,
@@ -24,10 +24,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("translation_ood", ROOT / "scripts" / "translation_ood.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("translation_ood")
 
 
 def test_a_time_limit_stops_training_with_a_checkpoint_and_a_rerun_continues(tone_domains, tmp_path) -> None:
