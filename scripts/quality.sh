@@ -2,7 +2,8 @@
 # The quality table of the training guide, from scratch: a store of the shared DX7 corpus at 16 parameters split by
 # author folder (the test voices are by authors the models never saw) plus random presets for training, `cnn`,
 # `flow_post` and the generative `flow_gen` trained with the CPU recipe and the same time budget, then one
-# evaluation of all three (flow_gen's row is the best of its samples, ranked by rendering) beside the
+# evaluation of all three (flow_gen's plain row is its most likely candidate by its own likelihood, nothing
+# rendered; its '+ retrieval' and '+ refinement' rows rank its samples and the neighbours by rendering) beside the
 # reference rows (mean preset, retrieval, retrieval + refinement) on the test voices and, when its tools are
 # installed, on out-of-domain recordings (scripts/build_ood_set.sh). Called by `make quality`; `make test` runs it
 # at a tiny size (tests/test_quality_pipeline.py).
