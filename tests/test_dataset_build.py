@@ -51,7 +51,10 @@ def chunks_done(out: Path) -> int:
 def interrupt(command: list[str], out: Path, sig: int) -> subprocess.CompletedProcess:
     """Start a build and send ``sig`` once it has finished one more chunk than it started with."""
     before = chunks_done(out)
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # a shell ignores SIGINT in the commands it starts in the background, and the build would inherit that; a
+    # user's Ctrl-C reaches a build with the default disposition, so the build starts with it here
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None and chunks_done(out) <= before:
         time.sleep(0.02)
