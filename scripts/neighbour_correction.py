@@ -40,6 +40,7 @@ from patchflow.data.splits import group_keys
 from patchflow.data.store import open_store
 from patchflow.evaluation import audio_metrics as A
 from patchflow.evaluation.metrics import bootstrap_ci, paired_comparison
+from patchflow.runtime.retrieval import MelRetrieval
 from patchflow.runtime import distances as D
 from patchflow.runtime.rendering import render_normalised
 
@@ -59,13 +60,6 @@ def nearest_other_group(keys: torch.Tensor, groups: np.ndarray, k: int, chunk: i
         d[torch.arange(len(q)), torch.arange(start, start + len(q))] = float("inf")  # never the row itself
         out.append(torch.topk(d, k, dim=1, largest=False).indices.numpy())
     return np.concatenate(out)
-
-
-def nearest(keys: torch.Tensor, queries: torch.Tensor, chunk: int = 512) -> np.ndarray:
-    """The nearest row of ``keys`` to each query."""
-    norms = (keys * keys).sum(dim=1)
-    return np.concatenate([(norms[None, :] - 2.0 * q @ keys.T).argmin(dim=1).numpy()
-                           for q in queries.split(chunk)])
 
 
 class Corrector(nn.Module):
@@ -132,11 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     valid_rows = store.split_indices("valid")[:500]
     train_mel, train_classes = mels_of(train_rows), torch.as_tensor(classes_of(train_rows))
     keys = train_mel.flatten(1)
+    retrieval = MelRetrieval(keys.numpy(), np.zeros((len(keys), 0)))
     groups = np.asarray(group_keys([str(s) for s in store.array("sources").get_orthogonal_selection((train_rows,))],
                                    "folder"))
     pairs = nearest_other_group(keys, groups, args.pair_neighbours)
     valid_mel, valid_classes = mels_of(valid_rows), torch.as_tensor(classes_of(valid_rows))
-    valid_nb = nearest(keys, valid_mel.flatten(1))
+    valid_nb = retrieval.search(valid_mel.numpy())[0][:, 0]
     print(f"{len(train_rows)} training presets, pairs found in {time.monotonic() - started:.0f} s", flush=True)
 
     model = Corrector(cards)
@@ -172,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{epoch} | {loss:.3f} | {exact:.3f} / {copied:.3f}", flush=True)
 
     test_mel = mels_of(test_rows)
-    test_nb = nearest(keys, test_mel.flatten(1))
+    test_nb = retrieval.search(test_mel.numpy())[0][:, 0]
     model.eval()
     with torch.no_grad():
         logits = model(test_mel, train_mel[test_nb], train_classes[test_nb])
