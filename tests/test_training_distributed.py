@@ -39,10 +39,12 @@ def test_two_gloo_processes_match_one_process_on_the_same_global_batch(small_dex
     two = torch.load(tmp_path / "ddp" / "checkpoints" / "last.pt", weights_only=True)["model"]
     assert one.keys() == two.keys()
     for key in one:
-        # Adam divides each gradient by its own magnitude, so a gradient that is zero up to rounding (1e-11; the
-        # two runs sum it in different orders) still moves its weight by up to ~1e-5. Any real difference between
-        # the runs (other batches, gradients not averaged) moves weights by ~lr = 1e-3.
-        assert torch.allclose(one[key], two[key], rtol=1e-5, atol=2e-5), key
+        # Adam divides each gradient by its own magnitude, so a weight whose gradient is zero up to rounding (the
+        # first layer's weights of mel bins that are silent in these batches; the two runs sum in different orders)
+        # can move by up to ~lr in one run and not the other. A real difference between the runs (other batches,
+        # gradients not averaged) moves nearly every weight by ~lr = 1e-3, so: almost every weight agrees.
+        off = ~torch.isclose(one[key], two[key], rtol=1e-5, atol=2e-5)
+        assert off.float().mean() <= 0.005, f"{key}: {int(off.sum())} of {off.numel()} weights differ"
     # the runs did train: two Adam steps moved the weights well beyond the tolerance
     init = make_config(data, tmp_path / "x", "mlp", preset="small", overrides=SETTINGS)
     torch.manual_seed(init.seed)
