@@ -237,3 +237,15 @@ def test_small_grids_can_be_classified_instead_of_regressed(small_dexed_store, t
             params = run.model.predict_params(mel).double().numpy()
         for i, n in grids.items():  # a classified value is one of its grid's values
             np.testing.assert_allclose(params[:, i] * (n - 1), np.round(params[:, i] * (n - 1)), atol=1e-5)
+
+
+def test_validation_weighs_the_regulariser_by_its_final_weight_through_the_warm_up(small_dexed_store, tmp_path):
+    """During the warm-up the training loss uses the epoch's beta and the validation loss ``beta_max``, so the
+    validation losses of all epochs are one objective (the best checkpoint and the plateau schedule compare them)."""
+    out = train(quick_config(small_dexed_store, tmp_path / "vae", "vae", beta_warmup_epochs=3, beta_max=0.5))
+    rows = read_metrics(out)
+    assert [r["beta"] for r in rows] == pytest.approx([0.0, 0.5 / 3, 1.0 / 3])
+    for row in rows:
+        assert row["valid_loss"] == pytest.approx(row["valid_recon"] + row["valid_params"] + 0.5 * row["valid_reg"],
+                                                  rel=1e-5)
+        assert row["train_loss"] < row["train_recon"] + row["train_params"] + 0.5 * row["train_reg"]

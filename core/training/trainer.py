@@ -410,7 +410,10 @@ class Trainer:
         with progress.task(f"epoch {epoch + 1}", n_batches, "batches", completed=state["batch"]) as task:
             self._train_epoch(task, n_batches, beta, stop)
         train_terms = {f"train_{k}": v / max(state["count"], 1) for k, v in state["sums"].items()}
-        valid_terms = self._validate(beta)
+        # validated at the final weight of the regulariser, so that losses of the warm-up's epochs compare with
+        # later ones (at the epoch's own beta the loss rises through the warm-up: the best checkpoint stayed at an
+        # early epoch and the plateau schedule halved the learning rate)
+        valid_terms = self._validate(cfg.beta_max)
         monitored = valid_terms.get("valid_loss", train_terms.get("train_loss", math.inf))
         for scheduler in self.schedulers:
             scheduler.step(monitored)
