@@ -15,7 +15,8 @@ from patchflow.errors import PatchflowError
 from patchflow.model import SynthModel
 from patchflow.models import ModelConfig, UnknownModelError, available_models, build_model
 from patchflow.models.baselines import MLPModel
-from patchflow.models.encoders import ConvEncoder, MLPEncoder
+from patchflow.models.decoder import SequenceDecoder
+from patchflow.models.encoders import ConvEncoder, MelSequenceEncoder, MLPEncoder
 from patchflow.models.layout import ParamHead
 from patchflow.models.latent import imq_mmd
 from patchflow.models.plugin import BUILTIN_MODELS
@@ -70,10 +71,12 @@ def test_every_builtin_model_computes_a_finite_loss_with_gradients_and_predicts_
     assert set(pred[:, 5].tolist()) <= {0.0, 1.0}
 
 
+@pytest.mark.parametrize("encoder", ["conv2d", "sequence"])
 @pytest.mark.parametrize("name", ["ae", "vae", "wae", "vae_avb", "vae_flow", "flow_post", "flow_cond", "flow_dis"])
-def test_latent_models_expose_a_latent_of_the_parameter_count(name):
+def test_latent_models_expose_a_latent_of_the_parameter_count(name, encoder):
     torch.manual_seed(0)
-    model = build_model(small_config(name)).eval()
+    model = build_model(small_config(name, ae_encoder=encoder)).eval()
+    assert isinstance(model.encoder, MelSequenceEncoder if encoder == "sequence" else ConvEncoder)
     mel = random_batch()["mel"]
     with torch.no_grad():
         z = model.encode(mel)
@@ -138,6 +141,31 @@ def test_encoders_output_their_declared_size_and_reject_wrong_shapes():
     assert dense(torch.randn(3, *SHAPE)).shape == (3, 7)
     with pytest.raises(ValueError, match=r"expects mels of shape \(B, 128, 20\)"):
         conv(torch.randn(2, 128, 21))
+
+
+@pytest.mark.parametrize("frames", [20, 87, 33])
+def test_the_sequence_encoder_and_decoder_mirror_each_other_for_any_frame_count(frames):
+    encoder = MelSequenceEncoder((128, frames), channels=8, layers=3, kernel_size=5)
+    h = encoder(torch.randn(2, 128, frames))
+    channels, steps = encoder.feature_shape
+    assert (channels, steps) == (8, math.ceil(frames / 8)) and h.shape == (2, channels * steps)
+    decoder = SequenceDecoder(6, (128, frames), encoder.feature_shape, 5, layers=3)
+    assert decoder(torch.randn(2, 6)).shape == (2, 128, frames)
+
+
+def test_the_sequence_auto_encoder_learns_to_reconstruct_a_fixed_batch():
+    torch.manual_seed(0)
+    model = build_model(small_config("flow_post", ae_encoder="sequence", recon_weight=1.0))
+    batch = random_batch(n=16)
+    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = None
+    for _ in range(60):
+        optimiser.zero_grad()
+        out = model.loss(batch, beta=0.0)
+        out["loss"].backward()
+        optimiser.step()
+        first = float(out["recon"]) if first is None else first
+    assert float(out["recon"]) < 0.7 * first
 
 
 def test_mmd_is_small_for_prior_samples_and_large_for_shifted_ones():

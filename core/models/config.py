@@ -7,8 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: Size presets: ``paper`` keeps the defaults (GPU scale), ``small`` trains on 2 CPU cores in minutes, ``cpu`` is
-#: the CPU recipe of the quality table (``small``'s sizes, small grids classified, reconstruction weighed down, a
-#: 25-minute budget: see the training guide).
+#: the CPU recipe of the quality table (``small``'s sizes, small grids classified, reconstruction and KL weighed
+#: down, the 1-D sequence encoder, a 25-minute budget: see the training guide).
 SizePreset = Literal["paper", "small", "cpu"]
 
 SMALL_SIZES: dict[str, object] = {
@@ -26,8 +26,8 @@ SMALL_SIZES: dict[str, object] = {
     "flow_hidden": (32, 32),
 }
 
-#: The ``cpu`` preset: ``small``'s sizes, plus these.
-CPU_SIZES: dict[str, object] = {**SMALL_SIZES, "classify_steps": 64, "recon_weight": 0.01}
+#: The ``cpu`` preset: ``small``'s sizes, plus these (the auto-encoders on the 1-D sequence encoder).
+CPU_SIZES: dict[str, object] = {**SMALL_SIZES, "classify_steps": 64, "recon_weight": 0.01, "ae_encoder": "sequence"}
 
 
 class ModelConfig(BaseModel):
@@ -76,6 +76,10 @@ class ModelConfig(BaseModel):
         avb_hidden: Hidden width of AVB's noise network and of its discriminator ``T(x, z)`` (0: that of
             the regressor, ``regressor_hidden``).
         avb_lr_scale: The discriminator's learning rate as a multiple of the run's.
+        ae_encoder: Encoder and decoder of the auto-encoder models (``ae``, ``vae``, ``wae``, ``vae_avb``,
+            ``vae_flow`` and the flow models): ``conv2d``, the paper's 2-D CNN with ``ae_width * conv_channels``
+            channels, or ``sequence``, 1-D convolutions over time with the mel bands as input channels and
+            ``4 * conv_channels`` channels (the encoder of ``flow_gen``; several times cheaper on a CPU).
         classify_steps: Classify every continuous parameter whose grid has at most this many values (DX7
             frequency ratios, transposition) instead of regressing it, so a prediction is one of its values, not
             the average of several (0: never). Filled into ``cardinalities`` at training time.
@@ -115,6 +119,7 @@ class ModelConfig(BaseModel):
     avb_noise_dim: int = Field(0, ge=0)
     avb_hidden: int = Field(0, ge=0)
     avb_lr_scale: float = Field(1.0, gt=0.0)
+    ae_encoder: Literal["conv2d", "sequence"] = "conv2d"
     classify_steps: int = Field(0, ge=0)
     options: dict[str, Any] = Field(default_factory=dict)
 
@@ -132,6 +137,11 @@ class ModelConfig(BaseModel):
     def param_cardinalities(self) -> list[int]:
         """Cardinality per learned parameter (0 for continuous), all continuous if none were given."""
         return list(self.cardinalities) or [0] * self.n_params
+
+    @property
+    def sequence_channels(self) -> int:
+        """Channels of the 1-D sequence encoders (``4 * conv_channels``)."""
+        return 4 * self.conv_channels
 
     @property
     def latent_size(self) -> int:

@@ -54,10 +54,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..encoder import Encoder
 from .base import ConfiguredModel
 from .blocks import xavier_init
 from .config import ModelConfig
+from .encoders import MelSequenceEncoder
 
 #: Margin of the logit (RealNVP's ``alpha``): the flow sees ``logit(alpha + (1 - 2 alpha) v)``, within +-2.94. A
 #: margin near 0 stretches the cells at the ends of a grid (``[0.99, 1)`` onto ``[4.6, 9.2]`` for 1e-4) into
@@ -71,40 +71,6 @@ MODE_SEED = 0
 OPTIONS = {"discrete": "chain", "dequantise_width": 0.01, "mode_candidates": 16, "encoder_channels": None}
 #: Treatments of the discrete parameters (option ``discrete``).
 DISCRETE = ("chain", "dequantise")
-
-
-class MelSequenceEncoder(Encoder):
-    """Stride-2 1-D convolutions over time, the mel bands being the input channels, then flattened.
-
-    Each convolution (batch norm, ELU) halves the frames (rounding up). The first layer sees every mel band of a
-    few frames at once, so partials keep their full frequency resolution, and the cost per item is a few million
-    multiply-adds.
-
-    Args:
-        input_shape: ``(n_mels, frames)``.
-        channels: Channels of every convolution.
-        layers: Number of convolutions.
-        kernel_size: Odd kernel size (frames).
-        batch_norm: Use batch normalisation.
-    """
-
-    def __init__(self, input_shape: tuple[int, int], channels: int, layers: int, kernel_size: int, *,
-                 batch_norm: bool = True) -> None:
-        n_mels, frames = input_shape
-        for _ in range(layers):
-            frames = (frames + 1) // 2
-        super().__init__(input_shape, channels * frames)
-        modules: list[nn.Module] = []
-        for layer in range(layers):
-            modules += [nn.Conv1d(n_mels if layer == 0 else channels, channels, kernel_size, stride=2,
-                                  padding=kernel_size // 2),
-                        nn.BatchNorm1d(channels) if batch_norm else nn.Identity(), nn.ELU()]
-        self.net = nn.Sequential(*modules)
-
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        """Encode ``(B, n_mels, frames)`` into ``(B, channels * frames_out)``."""
-        self.check_input(mel)
-        return self.net(mel).flatten(1)
 
 
 class GenerativeFlowModel(ConfiguredModel):
@@ -134,7 +100,7 @@ class GenerativeFlowModel(ConfiguredModel):
         self.mode_candidates = int(options["mode_candidates"])
         if self.mode_candidates < 1:
             raise ValueError(f"mode_candidates must be at least 1, got {self.mode_candidates}")
-        channels = int(options["encoder_channels"] or 4 * config.conv_channels)
+        channels = int(options["encoder_channels"] or config.sequence_channels)
 
         cards = config.param_cardinalities
         chained = self.discrete == "chain"

@@ -20,8 +20,8 @@ from .avb import DISC_STEP, AVBRegulariser
 from .base import ConfiguredModel
 from .blocks import xavier_init
 from .config import ModelConfig
-from .decoder import ConvDecoder
-from .encoders import ConvEncoder
+from .decoder import ConvDecoder, SequenceDecoder
+from .encoders import ConvEncoder, MelSequenceEncoder
 from .layout import ParamHead
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -73,8 +73,14 @@ class LatentModel(ConfiguredModel):
                                  f"{self.regulariser!r} instead")
             self.regulariser = "avb"
         self.latent_dim = config.latent_size
-        self.encoder = ConvEncoder(config.input_shape, config.ae_channels, config.conv_layers, config.kernel_size,
-                                   dilation_growth=config.dilation_growth, batch_norm=config.batch_norm)
+        if config.ae_encoder == "sequence":
+            self.encoder: ConvEncoder | MelSequenceEncoder = MelSequenceEncoder(
+                config.input_shape, config.sequence_channels, config.conv_layers, config.kernel_size,
+                batch_norm=config.batch_norm)
+        else:
+            self.encoder = ConvEncoder(config.input_shape, config.ae_channels, config.conv_layers,
+                                       config.kernel_size, dilation_growth=config.dilation_growth,
+                                       batch_norm=config.batch_norm)
         self.avb = None
         if self.regulariser == "avb":
             self.to_mean = None  # the implicit posterior has its own map from the features
@@ -84,8 +90,10 @@ class LatentModel(ConfiguredModel):
         else:
             self.to_mean = nn.Linear(self.encoder.out_features, self.latent_dim)
         self.to_logvar = nn.Linear(self.encoder.out_features, self.latent_dim) if self.regulariser == "kl" else None
-        self.decoder = ConvDecoder(self.latent_dim, config.input_shape, self.encoder.feature_shape,
-                                   config.kernel_size, layers=config.conv_layers, batch_norm=config.batch_norm)
+        decoder = SequenceDecoder if config.ae_encoder == "sequence" else ConvDecoder
+        self.decoder = decoder(self.latent_dim, config.input_shape,
+                               self.encoder.feature_shape,  # type: ignore[arg-type]
+                               config.kernel_size, layers=config.conv_layers, batch_norm=config.batch_norm)
         self.posterior_flow = None
         if self.use_posterior_flow and config.posterior_flow_steps > 0:
             from patchflow.flows import IAF
