@@ -73,14 +73,17 @@ class LatentModel(ConfiguredModel):
                                  f"{self.regulariser!r} instead")
             self.regulariser = "avb"
         self.latent_dim = config.latent_size
+        # the encoder and its mirror as the decoder (built below, once the latent's size is known)
         if config.ae_encoder == "sequence":
             self.encoder: ConvEncoder | MelSequenceEncoder = MelSequenceEncoder(
                 config.input_shape, config.sequence_channels, config.conv_layers, config.kernel_size,
                 batch_norm=config.batch_norm)
+            decoder: type[ConvDecoder] | type[SequenceDecoder] = SequenceDecoder
         else:
             self.encoder = ConvEncoder(config.input_shape, config.ae_channels, config.conv_layers,
                                        config.kernel_size, dilation_growth=config.dilation_growth,
                                        batch_norm=config.batch_norm)
+            decoder = ConvDecoder
         self.avb = None
         if self.regulariser == "avb":
             self.to_mean = None  # the implicit posterior has its own map from the features
@@ -90,7 +93,6 @@ class LatentModel(ConfiguredModel):
         else:
             self.to_mean = nn.Linear(self.encoder.out_features, self.latent_dim)
         self.to_logvar = nn.Linear(self.encoder.out_features, self.latent_dim) if self.regulariser == "kl" else None
-        decoder = SequenceDecoder if config.ae_encoder == "sequence" else ConvDecoder
         self.decoder = decoder(self.latent_dim, config.input_shape,
                                self.encoder.feature_shape,  # type: ignore[arg-type]
                                config.kernel_size, layers=config.conv_layers, batch_norm=config.batch_norm)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..models.config import ModelConfig, SizePreset
+from ..models.config import CPU_SIZES, ModelConfig, SizePreset
 
 #: Trainer settings of the ``small`` preset: a run that is useful after minutes on 2 CPU cores.
 SMALL_TRAINING: dict[str, Any] = {
@@ -22,10 +22,10 @@ SMALL_TRAINING: dict[str, Any] = {
 
 
 #: Trainer settings of the ``cpu`` preset: the CPU recipe of the quality table, a 25-minute budget per model. The
-#: KL is weighed down as much as the reconstruction (``beta_max`` = the model's ``recon_weight``, 0.01), which keeps
+#: KL is weighed down as much as the reconstruction (``beta_max`` = the preset's ``recon_weight``), which keeps
 #: the auto-encoder's own balance of the two; at ``beta_max=1`` the latent carried about 5 nats.
 CPU_TRAINING: dict[str, Any] = {**SMALL_TRAINING, "epochs": 200, "time_limit_s": 1500.0,
-                                "early_stopping_patience": 30, "beta_max": 0.01}
+                                "early_stopping_patience": 30, "beta_max": CPU_SIZES["recon_weight"]}
 
 
 class TrainConfig(BaseModel):
