@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import patchflow
 from patchflow.cli import app
 from patchflow.cli.app import COMMAND_ORDER
-from patchflow.cli.train import choose_preset
+from patchflow.cli.train import choose_preset, describe_plan
 from patchflow.data.build import BuildOptions, build_store, describe_mismatch
 from patchflow.data.store import StoreError
 
@@ -190,6 +190,15 @@ def test_train_says_what_it_chose_and_what_it_costs(small_dexed_store, tmp_path)
     train_rows = len(small_dexed_store.split_indices("train"))
     assert line.startswith("preset small (auto, for cpu): up to 1 epoch x 1 batch of 32")
     assert f"({train_rows} training presets)" in line and "roughly" in line
+    assert "stops after" not in line
+
+
+def test_the_plan_names_the_time_limit_that_ends_a_run_before_its_epochs(small_dexed_store, tmp_path):
+    from patchflow.training import make_config
+
+    config = make_config(small_dexed_store.path, tmp_path / "run", "flow_post", preset="cpu")
+    line = describe_plan(config, "cpu")
+    assert "up to 200 epochs" in line and line.endswith("stops after the epoch that reaches 25 min of training")
 
 
 # ------------------------------------------------------------------------------ 7: help without markup leaks

@@ -249,3 +249,38 @@ def test_validation_weighs_the_regulariser_by_its_final_weight_through_the_warm_
         assert row["valid_loss"] == pytest.approx(row["valid_recon"] + row["valid_params"] + 0.5 * row["valid_reg"],
                                                   rel=1e-5)
         assert row["train_loss"] < row["train_recon"] + row["train_params"] + 0.5 * row["train_reg"]
+
+
+def test_the_cosine_schedule_decays_over_the_epochs_and_resumes_exactly(small_dexed_store, tmp_path):
+    """``lr_schedule=cosine`` sets the rate batch by batch from the budget spent; without a time limit that is a
+    count of batches, so an interrupted run resumes onto the same rates and weights."""
+    settings = {"lr_schedule": "cosine", "lr": 1e-3, "min_lr": 1e-5}
+    config = quick_config(small_dexed_store, tmp_path / "whole", "vae", **settings)
+    assert config.lr_factor(0.0) == pytest.approx(1.0) and config.lr_factor(1.0) == pytest.approx(0.01)
+    assert config.lr_factor(0.5) == pytest.approx(0.505) and config.lr_factor(2.0) == pytest.approx(0.01)
+    whole = train(config)
+    rows = read_metrics(whole)
+    # the rate logged after an epoch is the one of its last batch (2 of 0..2) of 3 epochs of 3 batches
+    expected = [1e-3 * config.lr_factor((epoch + 2 / 3) / 3) for epoch in range(3)]
+    assert [r["lr"] for r in rows] == pytest.approx(expected)
+
+    def interrupt_at_step_5(info):
+        if info.step == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    parts_config = quick_config(small_dexed_store, tmp_path / "parts", "vae", **settings)
+    with pytest.raises(TrainingInterrupted):
+        train(parts_config, callbacks=[interrupt_at_step_5])
+    parts = train(parts_config, resume=True)
+    a = torch.load(whole / "checkpoints" / "last.pt", weights_only=True)["model"]
+    b = torch.load(parts / "checkpoints" / "last.pt", weights_only=True)["model"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_the_cosine_schedule_follows_the_time_limit_when_it_ends_the_run_first(small_dexed_store, tmp_path):
+    """With a time limit of a moment, the first batch is already past the budget: the run trains at ``min_lr``."""
+    config = quick_config(small_dexed_store, tmp_path / "timed", "mlp", lr_schedule="cosine", min_lr=1e-5,
+                          epochs=50, time_limit_s=1e-6)
+    rows = read_metrics(train(config))
+    assert len(rows) == 1 and rows[0]["lr"] == pytest.approx(1e-5)

@@ -83,6 +83,8 @@ def describe_plan(config: Any, asked: str) -> str:
         if not device.startswith("cuda"):
             rate = CPU_SAMPLES_PER_S[config.preset]
             line += f"; roughly {_duration(samples / rate)} at ~{rate:g} samples/s (2 CPU cores)"
+    if config.time_limit_s is not None:
+        line += f"; stops after the epoch that reaches {_duration(config.time_limit_s)} of training"
     if not device.startswith("cuda") and config.preset == "paper":
         line += "; paper sizes are a GPU job: --device cuda, or --preset small on CPU"
     elif not device.startswith("cuda"):

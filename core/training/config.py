@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,6 +48,10 @@ class TrainConfig(BaseModel):
         beta_warmup_epochs: The weight of the latent regulariser grows linearly from 0 to ``beta_max`` over these
             epochs (paper: 100); 0 disables the warm-up.
         beta_max: Final weight of the latent regulariser.
+        lr_schedule: ``plateau`` (the paper's: halve the rate after ``plateau_patience`` epochs without
+            validation improvement) or ``cosine`` (from ``lr`` down to ``min_lr`` along a half cosine over the
+            budget, batch by batch: the epochs, or the time limit when that ends the run first). A fixed budget
+            is better spent on a decay that reaches its end than on a plateau that may never come.
         plateau_patience: Halve the learning rate after this many epochs without validation improvement
             (paper: 20).
         plateau_factor: Factor applied to the learning rate on a plateau.
@@ -78,6 +83,7 @@ class TrainConfig(BaseModel):
     amp: bool = True
     beta_warmup_epochs: int = Field(100, ge=0)
     beta_max: float = Field(1.0, ge=0)
+    lr_schedule: Literal["plateau", "cosine"] = "plateau"
     plateau_patience: int = Field(20, ge=0)
     plateau_factor: float = Field(0.5, gt=0, lt=1)
     min_lr: float = Field(1e-6, ge=0)
@@ -95,6 +101,11 @@ class TrainConfig(BaseModel):
         if self.beta_warmup_epochs == 0:
             return self.beta_max
         return self.beta_max * min(1.0, epoch / self.beta_warmup_epochs)
+
+    def lr_factor(self, progress: float) -> float:
+        """Multiplier of ``lr`` under the cosine schedule after ``progress`` (0 to 1) of the budget."""
+        floor = self.min_lr / self.lr
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
 
     def save(self, path: str | Path) -> None:
         """Write the config as JSON."""

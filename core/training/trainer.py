@@ -371,14 +371,33 @@ class Trainer:
                 log.close()
         return self.run_dir
 
-    def _train_epoch(self, task: Task, n_batches: int, beta: float, stop: _StopRequest) -> None:
+    def _budget_progress(self, batch: int, n_batches: int, epoch_started: float) -> float:
+        """How much of the run's budget is spent before ``batch`` of this epoch: of its epochs, or of its time
+        limit when that is further along."""
+        cfg, state = self.config, self.state
+        progress = (state["epoch"] + batch / n_batches) / cfg.epochs
+        if cfg.time_limit_s is not None:
+            spent = state.get("train_seconds", 0.0) + time.perf_counter() - epoch_started
+            progress = max(progress, spent / cfg.time_limit_s)
+        return progress
+
+    def _set_cosine_lr(self, progress: float) -> None:
+        factor = self.config.lr_factor(progress)
+        for step, optimizer in zip(self.steps, self.optimizers):
+            for group in optimizer.param_groups:
+                group["lr"] = self.config.lr * step.lr_scale * factor
+
+    def _train_epoch(self, task: Task, n_batches: int, beta: float, stop: _StopRequest, started: float) -> None:
         """The optimisation steps of one epoch, from the saved position inside it."""
         state, epoch = self.state, self.state["epoch"]
+        cosine = self.config.lr_schedule == "cosine"
         for i, batch in enumerate(self.train_loader):
             if i >= n_batches:
                 break
             if i < state["batch"]:
                 continue
+            if cosine:
+                self._set_cosine_lr(self._budget_progress(i, n_batches, started))
             terms = self._train_step(batch, beta)
             n = batch["mel"].shape[0]
             for k, v in terms.items():
@@ -408,15 +427,16 @@ class Trainer:
             n_batches = min(n_batches, cfg.max_batches_per_epoch)
         started = time.perf_counter()
         with progress.task(f"epoch {epoch + 1}", n_batches, "batches", completed=state["batch"]) as task:
-            self._train_epoch(task, n_batches, beta, stop)
+            self._train_epoch(task, n_batches, beta, stop, started)
         train_terms = {f"train_{k}": v / max(state["count"], 1) for k, v in state["sums"].items()}
         # validated at the final weight of the regulariser, so that losses of the warm-up's epochs compare with
         # later ones (at the epoch's own beta the loss rises through the warm-up: the best checkpoint stayed at an
         # early epoch and the plateau schedule halved the learning rate)
         valid_terms = self._validate(cfg.beta_max)
         monitored = valid_terms.get("valid_loss", train_terms.get("train_loss", math.inf))
-        for scheduler in self.schedulers:
-            scheduler.step(monitored)
+        if cfg.lr_schedule == "plateau":
+            for scheduler in self.schedulers:
+                scheduler.step(monitored)
         improved = monitored < state["best_valid"]
         state.update(epoch=epoch + 1, batch=0, sums={}, count=0)
         if improved:
