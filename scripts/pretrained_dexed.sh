@@ -11,7 +11,7 @@
 #
 # Environment: SHARED (folder holding data/dx7, default ../shared), OUT (work folder: store, run, smoke test;
 # default build/pretrained), DEST (where the bundle goes, default adapters/dexed/patchflow_dexed/pretrained),
-# MODEL (flow_post), PRESET (training sizes, small), EPOCHS (30), MINUTES (time cap of the training, 60), LIMIT
+# MODEL (flow_post), PRESET (training sizes, cpu), EPOCHS (40), MINUTES (time cap of the training, 60), LIMIT
 # (distinct corpus voices kept; all by default), SEED (0), DIMS (principal components of the index, 128),
 # INDEX_SPLIT (rows indexed: train, train+valid or all; default train+valid), INDEX_PARAMS (parameters of the
 # indexed voices: all, whole voices, the default; or 16, the model's parameters over its base preset), WORKERS (render threads), MAX_MB (largest
@@ -24,11 +24,12 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 SHARED="${SHARED:-../shared}"
 OUT="${OUT:-build/pretrained}"
-DEST="${DEST:-$here/../adapters/dexed/patchflow_dexed/pretrained}"
+# relative to the working folder, as the model card records it
+DEST="${DEST:-$(realpath --relative-to=. "$here/../adapters/dexed/patchflow_dexed/pretrained")}"
 MODEL="${MODEL:-flow_post}"
-PRESET="${PRESET:-small}"
+PRESET="${PRESET:-cpu}"
 MINUTES="${MINUTES:-60}"
-EPOCHS="${EPOCHS:-30}"
+EPOCHS="${EPOCHS:-40}"
 LIMIT="${LIMIT:-}"
 SEED="${SEED:-0}"
 DIMS="${DIMS:-128}"

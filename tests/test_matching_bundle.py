@@ -47,8 +47,9 @@ def test_the_recipe_makes_a_bundle_that_matches(tiny_bundle) -> None:
     assert sum((dest / name).stat().st_size for name in BUNDLE_FILES) < 25e6
     config = json.loads((dest / "config.json").read_text())
     data = json.loads((dest / "data.json").read_text())
-    assert config["model"]["name"] == "flow_post" and config["preset"] == "small" and config["seed"] == 0
+    assert config["model"]["name"] == "flow_post" and config["preset"] == "cpu" and config["seed"] == 0
     assert config["model"]["classify_steps"] == 64 and config["model"]["recon_weight"] == 0.01
+    assert config["model"]["ae_encoder"] == "sequence" and config["beta_max"] == 0.01  # the cpu recipe's
     assert config["time_limit_s"] == 60 and config["data"] == "dx7-16.zarr" and config["out"] == "."
     assert "absolute_path" not in data and data["path"] == "dx7-16.zarr"
     assert str(tmp) not in (dest / "data.json").read_text() and str(SHARED) not in (dest / "data.json").read_text()
