@@ -68,8 +68,7 @@ if [[ -f "$run/checkpoints/last.pt" ]]; then
   "$PATCHFLOW" train --resume --out "$run" --no-progress
 else
   "$PATCHFLOW" train --data "$store" --model "$MODEL" --preset "$PRESET" --epochs "$EPOCHS" --seed "$SEED" \
-    --set "time_limit_s=$(( MINUTES * 60 ))" --set model.classify_steps=64 --set model.recon_weight=0.01 \
-    --out "$run" --no-progress
+    --set "time_limit_s=$(( MINUTES * 60 ))" --out "$run" --no-progress
 fi
 trained=$(date +%s)
 
