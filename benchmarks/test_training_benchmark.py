@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PATCHFLOW_SHARED", ROOT.parent / "shared")).resolve()
 CORPUS = SHARED / "data" / "dx7" / "!Unsorted"
 #: One model per family; the auto-encoders without flows (ae, vae, wae) cost the same as vae.
-FAMILIES = ["mlp", "cnn", "rescnn", "vae", "wae", "vae_flow", "flow_post", "flow_cond", "flow_dis"]
+FAMILIES = ["mlp", "cnn", "rescnn", "vae", "wae", "vae_flow", "flow_post", "flow_cond", "flow_dis", "flow_gen"]
 
 
 @pytest.fixture(scope="module")
@@ -52,11 +52,12 @@ def _model_and_batch(store, name: str):
     return model, batch
 
 
-def _step_fn(model, batch):
+def _step_fn(model, batch, precision: torch.dtype | None = None):
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
 
     def step() -> None:
-        loss = model(batch)["loss"]
+        with torch.autocast("cpu", dtype=precision or torch.float32, enabled=precision is not None):
+            loss = model(batch)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -103,3 +104,16 @@ def test_loader_rate(benchmark, store) -> None:
         "batches_to_training_ratio": round(batch_rate / train_rate, 1),
         "zarr_read_to_training_ratio": round(read_rate / train_rate, 1),
     })
+
+
+@pytest.mark.parametrize("name", ["cnn", "flow_post", "flow_gen"])
+def test_training_steps_per_second_in_bfloat16(benchmark, store, name: str) -> None:
+    """The same steps under CPU mixed precision (``cpu_amp``: autocast to bfloat16), for the rate beside the
+    float32 one of ``test_training_steps_per_second``; it pays only on CPUs with AVX512-BF16 or AMX."""
+    model, batch = _model_and_batch(store, name)
+    benchmark.pedantic(_step_fn(model, batch, torch.bfloat16), rounds=3, iterations=1, warmup_rounds=1)
+    if benchmark.stats is None:
+        return
+    steps = 1.0 / benchmark.stats.stats.mean
+    benchmark.extra_info.update({"preset": PRESET, "batch": BATCH, "precision": "bfloat16",
+                                 "steps_per_s": round(steps, 3), "samples_per_s": round(steps * BATCH, 1)})

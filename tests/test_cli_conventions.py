@@ -199,6 +199,11 @@ def test_the_plan_names_the_time_limit_that_ends_a_run_before_its_epochs(small_d
     config = make_config(small_dexed_store.path, tmp_path / "run", "flow_post", preset="cpu")
     line = describe_plan(config, "cpu")
     assert "up to 200 epochs" in line and line.endswith("stops after the epoch that reaches 25 min of training")
+    # the plan says when the run trains in mixed precision, as the cpu preset does on CPUs with bfloat16
+    assert line.startswith("preset cpu on cpu in bfloat16 mixed precision:") == config.cpu_amp
+    plain = make_config(small_dexed_store.path, tmp_path / "run", "flow_post", preset="cpu",
+                        overrides={"cpu_amp": False})
+    assert describe_plan(plain, "cpu").startswith("preset cpu on cpu: up to 200 epochs")
 
 
 # ------------------------------------------------------------------------------ 7: help without markup leaks

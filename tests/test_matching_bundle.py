@@ -50,6 +50,7 @@ def test_the_recipe_makes_a_bundle_that_matches(tiny_bundle) -> None:
     assert config["model"]["name"] == "flow_post" and config["preset"] == "cpu" and config["seed"] == 0
     assert config["model"]["classify_steps"] == 64 and config["model"]["recon_weight"] == 0.01
     assert config["model"]["ae_encoder"] == "sequence" and config["beta_max"] == 0.01  # the cpu recipe's
+    assert config["cpu_amp"] is False  # float32 whatever the CPU, so a rerun gives the shipped weights
     assert config["time_limit_s"] == 60 and config["data"] == "dx7-16.zarr" and config["out"] == "."
     assert "absolute_path" not in data and data["path"] == "dx7-16.zarr"
     assert str(tmp) not in (dest / "data.json").read_text() and str(SHARED) not in (dest / "data.json").read_text()

@@ -71,6 +71,25 @@ def test_every_builtin_model_computes_a_finite_loss_with_gradients_and_predicts_
     assert set(pred[:, 5].tolist()) <= {0.0, 1.0}
 
 
+@pytest.mark.parametrize("name", list(BUILTIN_MODELS))
+def test_every_builtin_model_trains_and_predicts_under_mixed_precision(name):
+    """Under autocast (bfloat16 on the CPU here; float16 on CUDA takes the same path) the convolutions run in low
+    precision while the flows and likelihoods stay in float32: a flow given a low-precision input would refuse it."""
+    torch.manual_seed(0)
+    model = build_model(small_config(name, ae_encoder="sequence"))
+    batch = random_batch()
+    for step in model.training_steps():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model.step_loss(step.name, batch, beta=0.5)
+        assert out["loss"].dtype == torch.float32 and torch.isfinite(out["loss"])
+        out["loss"].backward()
+    assert all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
+    model.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        pred = model.predict_params(batch["mel"])
+    assert pred.shape == (6, len(CARDS)) and ((pred >= 0) & (pred <= 1)).all()
+
+
 @pytest.mark.parametrize("encoder", ["conv2d", "sequence"])
 @pytest.mark.parametrize("name", ["ae", "vae", "wae", "vae_avb", "vae_flow", "flow_post", "flow_cond", "flow_dis"])
 def test_latent_models_expose_a_latent_of_the_parameter_count(name, encoder):
@@ -83,6 +102,26 @@ def test_latent_models_expose_a_latent_of_the_parameter_count(name, encoder):
         assert model.has_latent and z.shape == (6, len(CARDS))
         assert torch.allclose(model.params_from_latent(z), model.predict_params(mel))
         assert model.decode(z).shape == (6, *SHAPE)
+
+
+@pytest.mark.parametrize("name", ["vae", "wae", "vae_avb", "flow_post"])
+def test_the_latent_head_puts_hidden_layers_between_the_encoder_and_the_posterior(name):
+    torch.manual_seed(0)
+    plain = build_model(small_config(name))
+    assert not list(plain.latent_head.parameters())  # none by default: the checkpoints of earlier runs still load
+    model = build_model(small_config(name, latent_head_layers=2))
+    linears = [m for m in model.latent_head if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [model.config.head_hidden] * 2
+    batch = random_batch()
+    assert model.features(batch["mel"]).shape == (6, model.config.head_hidden)
+    for step in model.training_steps():  # AVB's discriminator step reads the same features
+        out = model.step_loss(step.name, batch, beta=0.5)
+        assert torch.isfinite(out["loss"])
+        out["loss"].backward()
+    assert linears[0].weight.grad is not None and linears[0].weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        assert model.encode(batch["mel"]).shape == (6, len(CARDS))
 
 
 @pytest.mark.parametrize("name", ["flow_post", "flow_cond", "flow_dis"])

@@ -218,6 +218,31 @@ def test_a_time_limit_stops_after_the_epoch_that_reaches_it(small_dexed_store, t
     assert len(read_metrics(run)) == 1
 
 
+@pytest.mark.parametrize("name", ["cnn", "flow_post"])
+def test_cpu_mixed_precision_trains_in_bfloat16_and_keeps_float32_weights(name, small_dexed_store, tmp_path):
+    settings = {"model.ae_encoder": "sequence"}
+    mixed = train(quick_config(small_dexed_store, tmp_path / "mixed", name, cpu_amp=True, **settings))
+    plain = train(quick_config(small_dexed_store, tmp_path / "plain", name, **settings))
+    rows = read_metrics(mixed)
+    assert all(math.isfinite(r["train_loss"]) and math.isfinite(r["valid_loss"]) for r in rows)
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    # the same seed and data: only the precision differs, and it shows in the losses
+    assert rows[0]["train_loss"] != read_metrics(plain)[0]["train_loss"]
+    weights = torch.load(mixed / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert {w.dtype for w in weights.values()} <= {torch.float32, torch.int64}
+
+
+def test_the_cpu_preset_trains_in_mixed_precision_where_the_cpu_has_bfloat16_instructions(tmp_path):
+    from patchflow.training.config import cpu_has_bfloat16
+
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():  # the kernel's own list of the CPU's instruction sets, an independent answer
+        flags = {f for line in cpuinfo.read_text().splitlines() if line.startswith("flags") for f in line.split()}
+        assert cpu_has_bfloat16() == bool(flags & {"avx512_bf16", "amx_bf16"})
+    assert make_config(tmp_path / "s.zarr", tmp_path / "r", "cnn", preset="cpu").cpu_amp == cpu_has_bfloat16()
+    assert not make_config(tmp_path / "s.zarr", tmp_path / "r", "cnn", preset="small").cpu_amp
+
+
 def test_small_grids_can_be_classified_instead_of_regressed(small_dexed_store, tmp_path) -> None:
     overrides = {"epochs": 1, "batch_size": 16, "max_batches_per_epoch": 3, "max_valid_batches": 1,
                  "beta_warmup_epochs": 0, "progress": False, "model.conv_channels": 8, "model.mlp_hidden": 32,

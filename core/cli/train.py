@@ -75,6 +75,8 @@ def describe_plan(config: Any, asked: str) -> str:
     if config.max_batches_per_epoch is not None and batches:
         batches = min(batches, config.max_batches_per_epoch)
     chosen = f"preset {config.preset}" + (f" (auto, for {device})" if asked == "auto" else f" on {device}")
+    if config.cpu_amp and not device.startswith("cuda"):
+        chosen += " in bfloat16 mixed precision"
     line = f"{chosen}: up to {_count(config.epochs, 'epoch')}"
     if batches:
         samples = config.epochs * min(train_rows, batches * config.batch_size)

@@ -1,9 +1,27 @@
-"""Layers shared by the models: MLP stacks, convolution blocks and Xavier initialisation."""
+"""Layers shared by the models: MLP stacks, convolution blocks, Xavier initialisation, and the full-precision
+region of mixed-precision training."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+
 import torch
 from torch import nn
+
+
+def full_precision(like: torch.Tensor) -> AbstractContextManager[None]:
+    """Suspend autocast on the device of ``like``: what runs inside computes in float32.
+
+    Mixed precision (``torch.autocast``) suits the convolutions, but the flows refuse inputs of another dtype than
+    their parameters, and log-determinants and likelihoods need float32's range, so the models run their flows and
+    probabilistic heads inside this region on float32 inputs.
+    """
+    return torch.autocast(like.device.type, enabled=False)
+
+
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32 if autocast left it in a lower precision (a float64 model stays in float64)."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def mlp(in_features: int, hidden: int, layers: int, *, batch_norm: bool = True,

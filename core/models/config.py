@@ -53,6 +53,8 @@ class ModelConfig(BaseModel):
         head_hidden: Width of that MLP.
         ae_width: Fraction of ``conv_channels`` used by auto-encoder encoders and decoders (paper: 0.5).
         latent_dim: Latent size; ``None`` means ``n_params`` (required by the regression flow).
+        latent_head_layers: Hidden layers (``head_hidden`` units, batch norm, ELU, ``dropout``) between the
+            auto-encoders' encoder and their posterior (0: a linear map from the encoder's features, as before).
         regressor_hidden: Hidden width of the 2-layer MLP from the latent to the parameters.
         posterior_flow_steps: IAF steps of the flow posterior (``vae_flow`` and the flow models; paper: 16).
         flow_steps: Steps of the regression and disentangling flows (paper: 16).
@@ -106,6 +108,7 @@ class ModelConfig(BaseModel):
     head_hidden: int = Field(1024, ge=1)
     ae_width: float = Field(0.5, gt=0.0)
     latent_dim: int | None = Field(None, ge=1)
+    latent_head_layers: int = Field(0, ge=0)
     regressor_hidden: int = Field(1024, ge=1)
     posterior_flow_steps: int = Field(16, ge=0)
     flow_steps: int = Field(16, ge=1)

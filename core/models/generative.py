@@ -55,7 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import ConfiguredModel
-from .blocks import xavier_init
+from .blocks import at_least_float32, full_precision, xavier_init
 from .config import ModelConfig
 from .encoders import MelSequenceEncoder
 
@@ -158,8 +158,8 @@ class GenerativeFlowModel(ConfiguredModel):
 
     # ------------------------------------------------------------------------------------------------ helpers
     def context(self, mel: torch.Tensor) -> torch.Tensor:
-        """The conditioning vector ``h`` ``(B, head_hidden)`` of a batch of mels."""
-        return self.context_net(self.encoder(mel))
+        """The conditioning vector ``h`` ``(B, head_hidden)`` of a batch of mels, at least in float32."""
+        return at_least_float32(self.context_net(self.encoder(mel)))
 
     def _classes(self, params: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
         """Class index ``(B, D)`` of each discrete parameter (from its value when the store holds none)."""
@@ -200,24 +200,25 @@ class GenerativeFlowModel(ConfiguredModel):
                 midpoints, 0.5).
         """
         h = self.context(mel)
-        k = self._classes(params, classes)
-        discrete = h.new_zeros(h.shape[0])
-        codes = self._one_hot(k, h.dtype)
-        offset = 0
-        for j, (n, net) in enumerate(zip(self.cat_sizes, self.classifiers)):
-            logits = net(torch.cat([h, codes[:, :offset]], dim=1)).float()
-            discrete = discrete - F.cross_entropy(logits, k[:, j], reduction="none")
-            offset += n
-        continuous = h.new_zeros(h.shape[0])
-        if self.flow is not None:
-            v = params[:, self.flow_index]
-            for position, column, n in self.flow_classes:  # the class, from the store where it has one
-                stored = classes[:, column]
-                v[:, position] = torch.where(stored < 0, v[:, position], stored.to(v.dtype) / (n - 1))
-            noise = torch.full_like(v, 0.5) if cell_noise is None else cell_noise
-            base, logdet = self.flow(self._to_flow(v, noise), torch.cat([h, codes], dim=1))
-            continuous = -0.5 * (base ** 2 + math.log(2 * math.pi)).sum(dim=1) + logdet + self.squeeze_logdet
-        return discrete, continuous
+        with full_precision(h):  # the classifiers and the flow in float32 under autocast
+            k = self._classes(params, classes)
+            discrete = h.new_zeros(h.shape[0])
+            codes = self._one_hot(k, h.dtype)
+            offset = 0
+            for j, (n, net) in enumerate(zip(self.cat_sizes, self.classifiers)):
+                logits = net(torch.cat([h, codes[:, :offset]], dim=1)).float()
+                discrete = discrete - F.cross_entropy(logits, k[:, j], reduction="none")
+                offset += n
+            continuous = h.new_zeros(h.shape[0])
+            if self.flow is not None:
+                v = params[:, self.flow_index]
+                for position, column, n in self.flow_classes:  # the class, from the store where it has one
+                    stored = classes[:, column]
+                    v[:, position] = torch.where(stored < 0, v[:, position], stored.to(v.dtype) / (n - 1))
+                noise = torch.full_like(v, 0.5) if cell_noise is None else cell_noise
+                base, logdet = self.flow(self._to_flow(v, noise), torch.cat([h, codes], dim=1))
+                continuous = -0.5 * (base ** 2 + math.log(2 * math.pi)).sum(dim=1) + logdet + self.squeeze_logdet
+            return discrete, continuous
 
     def loss(self, batch: dict[str, torch.Tensor], *, beta: float = 1.0) -> dict[str, torch.Tensor]:
         """Negative log-likelihood of the parameters per sample (dequantisation noise drawn in training mode)."""
@@ -266,20 +267,22 @@ class GenerativeFlowModel(ConfiguredModel):
         if n <= 0:
             return mel.new_zeros(b, 0, self.n_params)
         h = self.context(mel)
-        gumbel, base = self._noise((b, n), generator, h.device)
-        out, _ = self._draw(h.repeat_interleave(n, dim=0), gumbel.reshape(b * n, -1),
-                            base.reshape(b * n, -1).to(h.dtype))
-        return out.reshape(b, n, -1)
+        with full_precision(h):  # the classifiers and the flow in float32 under autocast
+            gumbel, base = self._noise((b, n), generator, h.device)
+            out, _ = self._draw(h.repeat_interleave(n, dim=0), gumbel.reshape(b * n, -1),
+                                base.reshape(b * n, -1).to(h.dtype))
+            return out.reshape(b, n, -1)
 
     def predict_params(self, mel: torch.Tensor) -> torch.Tensor:
         """The most likely of ``mode_candidates`` candidates ``(B, P)`` per mel (see the module): the argmax
         classes with the base point 0, and samples drawn with noise shared by every mel."""
         b, count = mel.shape[0], self.mode_candidates
         h = self.context(mel)
-        gumbel, base = self._noise((count,), torch.Generator().manual_seed(MODE_SEED), h.device)
-        gumbel[0] = 0.0
-        base[0] = 0.0
-        params, log_p = self._draw(h.repeat_interleave(count, dim=0), gumbel.repeat(b, 1),
-                                   base.repeat(b, 1).to(h.dtype))
-        best = log_p.reshape(b, count).argmax(dim=1)
-        return params.reshape(b, count, -1)[torch.arange(b, device=h.device), best]
+        with full_precision(h):  # the classifiers and the flow in float32 under autocast
+            gumbel, base = self._noise((count,), torch.Generator().manual_seed(MODE_SEED), h.device)
+            gumbel[0] = 0.0
+            base[0] = 0.0
+            params, log_p = self._draw(h.repeat_interleave(count, dim=0), gumbel.repeat(b, 1),
+                                       base.repeat(b, 1).to(h.dtype))
+            best = log_p.reshape(b, count).argmax(dim=1)
+            return params.reshape(b, count, -1)[torch.arange(b, device=h.device), best]

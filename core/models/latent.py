@@ -18,7 +18,7 @@ from torch import nn
 from ..model import TrainingStep
 from .avb import DISC_STEP, AVBRegulariser
 from .base import ConfiguredModel
-from .blocks import xavier_init
+from .blocks import at_least_float32, full_precision, mlp, xavier_init
 from .config import ModelConfig
 from .decoder import ConvDecoder, SequenceDecoder
 from .encoders import ConvEncoder, MelSequenceEncoder
@@ -84,15 +84,18 @@ class LatentModel(ConfiguredModel):
                                        config.kernel_size, dilation_growth=config.dilation_growth,
                                        batch_norm=config.batch_norm)
             decoder = ConvDecoder
+        # hidden layers between the encoder's features and the posterior (none: a linear map, the paper's)
+        self.latent_head = mlp(self.encoder.out_features, config.head_hidden, config.latent_head_layers,
+                               batch_norm=config.batch_norm, dropout=config.dropout)
+        features = config.head_hidden if config.latent_head_layers else self.encoder.out_features
         self.avb = None
         if self.regulariser == "avb":
             self.to_mean = None  # the implicit posterior has its own map from the features
-            self.avb = AVBRegulariser(self.encoder.out_features, self.latent_dim,
-                                      config.avb_noise_dim or self.latent_dim,
+            self.avb = AVBRegulariser(features, self.latent_dim, config.avb_noise_dim or self.latent_dim,
                                       config.avb_hidden or config.regressor_hidden)
         else:
-            self.to_mean = nn.Linear(self.encoder.out_features, self.latent_dim)
-        self.to_logvar = nn.Linear(self.encoder.out_features, self.latent_dim) if self.regulariser == "kl" else None
+            self.to_mean = nn.Linear(features, self.latent_dim)
+        self.to_logvar = nn.Linear(features, self.latent_dim) if self.regulariser == "kl" else None
         self.decoder = decoder(self.latent_dim, config.input_shape,
                                self.encoder.feature_shape,  # type: ignore[arg-type]
                                config.kernel_size, layers=config.conv_layers, batch_norm=config.batch_norm)
@@ -141,31 +144,45 @@ class LatentModel(ConfiguredModel):
         if self.avb is None or step != DISC_STEP:
             return super().step_loss(step, batch, beta=beta)
         with torch.no_grad():
-            h = self.encoder(batch["mel"])
-            z = self.avb.sample(h)
-            if self.posterior_flow is not None:
-                z, _ = self.posterior_flow(z)
-        return self.avb.discriminator_terms(h, z)
+            h = self.features(batch["mel"])
+            with full_precision(h):
+                z = self.avb.sample(h)
+                if self.posterior_flow is not None:
+                    z, _ = self.posterior_flow(z)
+        with full_precision(h):
+            return self.avb.discriminator_terms(h, z)
 
     # --------------------------------------------------------------------------------------------- latent
+    def features(self, mel: torch.Tensor) -> torch.Tensor:
+        """What the posterior is computed from: the encoder's features, through the latent head if any, at least
+        in float32 (the rest of the latent path runs in full precision under autocast)."""
+        return at_least_float32(self.latent_head(self.encoder(mel)))
+
     def posterior(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Mean and log-variance (``None`` for deterministic encoders) of ``q(z0 | x)``; with AVB, whose
         posterior has neither in closed form, the code of the noise's mode ``z_phi(x, 0)`` and ``None``."""
-        h = self.encoder(mel)
-        if self.avb is not None:
-            return self.avb.mode(h), None
-        return self.to_mean(h), (self.to_logvar(h).clamp(-12.0, 8.0) if self.to_logvar is not None else None)
+        h = self.features(mel)
+        with full_precision(h):
+            if self.avb is not None:
+                return self.avb.mode(h), None
+            return self.to_mean(h), (self.to_logvar(h).clamp(-12.0, 8.0) if self.to_logvar is not None else None)
 
     def sample_latent(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A latent sample ``z`` and the per-sample (or scalar, for MMD) regulariser of a batch (with AVB, the
         discriminator's KL estimate ``T(x, z)``)."""
         if self.avb is not None:
-            h = self.encoder(mel)
-            z = self.avb.sample(h)
-            if self.posterior_flow is not None:
-                z, _ = self.posterior_flow(z)
-            return z, self.avb.kl_estimate(h, z)
+            h = self.features(mel)
+            with full_precision(h):
+                z = self.avb.sample(h)
+                if self.posterior_flow is not None:
+                    z, _ = self.posterior_flow(z)
+                return z, self.avb.kl_estimate(h, z)
         mean, logvar = self.posterior(mel)
+        with full_precision(mean):
+            return self._sample_posterior(mean, logvar)
+
+    def _sample_posterior(self, mean: torch.Tensor, logvar: torch.Tensor | None
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
         if logvar is None:
             if self.regulariser == "mmd":
                 return mean, imq_mmd(mean, torch.randn_like(mean))
@@ -183,7 +200,8 @@ class LatentModel(ConfiguredModel):
         """Latent code of a batch of mels: the posterior mean, pushed through the posterior flow if any."""
         mean, _ = self.posterior(mel)
         if self.posterior_flow is not None:
-            mean, _ = self.posterior_flow(mean)
+            with full_precision(mean):
+                mean, _ = self.posterior_flow(mean)
         return mean
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -199,14 +217,17 @@ class LatentModel(ConfiguredModel):
         recon = 0.5 * self.config.recon_weight * ((self.decoder(z) - mel) ** 2).flatten(1).sum(dim=1)
         weight = self.config.mmd_weight if self.regulariser == "mmd" else 1.0
         terms = {"recon": recon.mean(), "reg": weight * reg.mean()}
-        terms.update({k: v.mean() for k, v in self.params_loss(z, batch).items()})
-        terms.update({k: v.mean() for k, v in self.extra_loss(z, batch).items()})
+        with full_precision(z):
+            terms.update({k: v.mean() for k, v in self.params_loss(z, batch).items()})
+            terms.update({k: v.mean() for k, v in self.extra_loss(z, batch).items()})
         total = sum(v for k, v in terms.items() if k != "reg") + beta * terms["reg"]
         return {"loss": total, **{k: v.detach() for k, v in terms.items()}}
 
     def predict_params(self, mel: torch.Tensor) -> torch.Tensor:
         """Parameters ``(B, P)`` in ``[0, 1]`` from the latent code of each mel."""
-        return self.params_from_latent(self.encode(mel))
+        z = self.encode(mel)
+        with full_precision(z):
+            return self.params_from_latent(z)
 
 
 class AEModel(LatentModel):

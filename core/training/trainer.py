@@ -182,6 +182,9 @@ class Trainer:
             min_lr=config.min_lr * step.lr_scale) for step, optimizer in zip(self.steps, self.optimizers)]
         self.optimizer, self.scheduler = self.optimizers[0], self.schedulers[0]
         self.use_amp = config.amp and self.device.type == "cuda"
+        #: The autocast precision: float16 with gradient scaling on CUDA, bfloat16 on the CPU, or none.
+        self.amp_dtype = torch.float16 if self.use_amp else \
+            torch.bfloat16 if config.cpu_amp and self.device.type == "cpu" else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         local_batch = config.batch_size // self.ctx.world_size
         self.train_loader = make_loader(self.store, "train", local_batch, shuffle=True, seed=config.seed,
@@ -282,8 +285,8 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------------------- steps
     def _autocast(self):
-        if self.use_amp:
-            return torch.autocast(device_type="cuda", dtype=torch.float16)
+        if self.amp_dtype is not None:
+            return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
         return nullcontext()
 
     def _train_step(self, batch: dict[str, torch.Tensor], beta: float) -> dict[str, float]:
