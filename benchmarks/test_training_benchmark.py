@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -56,7 +57,7 @@ def _step_fn(model, batch, precision: torch.dtype | None = None):
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-4)
 
     def step() -> None:
-        with torch.autocast("cpu", dtype=precision or torch.float32, enabled=precision is not None):
+        with torch.autocast("cpu", dtype=precision) if precision is not None else nullcontext():
             loss = model(batch)["loss"]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -65,16 +66,21 @@ def _step_fn(model, batch, precision: torch.dtype | None = None):
     return step
 
 
-@pytest.mark.parametrize("name", FAMILIES)
-def test_training_steps_per_second(benchmark, store, name: str) -> None:
+def _measure_steps(benchmark, store, name: str, precision: torch.dtype | None = None) -> None:
     model, batch = _model_and_batch(store, name)
-    benchmark.pedantic(_step_fn(model, batch), rounds=3, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(_step_fn(model, batch, precision), rounds=3, iterations=1, warmup_rounds=1)
     if benchmark.stats is None:  # --benchmark-disable: ran once as a smoke test, nothing measured
         return
     steps = 1.0 / benchmark.stats.stats.mean
     benchmark.extra_info.update({"preset": PRESET, "batch": BATCH, "steps_per_s": round(steps, 3),
                                  "samples_per_s": round(steps * BATCH, 1),
+                                 "precision": str(precision or torch.float32).removeprefix("torch."),
                                  "parameters": sum(p.numel() for p in model.parameters())})
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_training_steps_per_second(benchmark, store, name: str) -> None:
+    _measure_steps(benchmark, store, name)
 
 
 def test_loader_rate(benchmark, store) -> None:
@@ -110,10 +116,4 @@ def test_loader_rate(benchmark, store) -> None:
 def test_training_steps_per_second_in_bfloat16(benchmark, store, name: str) -> None:
     """The same steps under CPU mixed precision (``cpu_amp``: autocast to bfloat16), for the rate beside the
     float32 one of ``test_training_steps_per_second``; it pays only on CPUs with AVX512-BF16 or AMX."""
-    model, batch = _model_and_batch(store, name)
-    benchmark.pedantic(_step_fn(model, batch, torch.bfloat16), rounds=3, iterations=1, warmup_rounds=1)
-    if benchmark.stats is None:
-        return
-    steps = 1.0 / benchmark.stats.stats.mean
-    benchmark.extra_info.update({"preset": PRESET, "batch": BATCH, "precision": "bfloat16",
-                                 "steps_per_s": round(steps, 3), "samples_per_s": round(steps * BATCH, 1)})
+    _measure_steps(benchmark, store, name, torch.bfloat16)

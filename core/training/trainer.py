@@ -181,11 +181,10 @@ class Trainer:
             optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience,
             min_lr=config.min_lr * step.lr_scale) for step, optimizer in zip(self.steps, self.optimizers)]
         self.optimizer, self.scheduler = self.optimizers[0], self.schedulers[0]
-        self.use_amp = config.amp and self.device.type == "cuda"
         #: The autocast precision: float16 with gradient scaling on CUDA, bfloat16 on the CPU, or none.
-        self.amp_dtype = torch.float16 if self.use_amp else \
+        self.amp_dtype = torch.float16 if config.amp and self.device.type == "cuda" else \
             torch.bfloat16 if config.cpu_amp and self.device.type == "cpu" else None
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         local_batch = config.batch_size // self.ctx.world_size
         self.train_loader = make_loader(self.store, "train", local_batch, shuffle=True, seed=config.seed,
                                         device=self.device, rank=self.ctx.rank, world_size=self.ctx.world_size)
