@@ -1,16 +1,25 @@
 #!/usr/bin/env bash
-# The main job end to end on a small corpus: read real presets, render one, build a Dexed dataset, train a small
-# model, evaluate it and match a sound, then match a real recording with Dexed's pretrained matcher. Called by
-# `make demo` (which sets up .venv first).
+# The main job end to end on a small corpus: read real presets, render one, build a Dexed dataset, train the
+# generative model with the CPU recipe, evaluate it beside the reference rows (the mean preset, retrieval, and
+# retrieval + refinement: what lookup and search reach without a model), match a sound, then match a real recording
+# with Dexed's pretrained matcher. Called by `make demo` (which sets up .venv first).
 # Environment: SHARED (folder holding data/dx7), PRESETS (extra preset folder), OUT (output folder),
-# DEMO_LIMIT (presets in the dataset), DEMO_EPOCHS (training epochs), DEMO_MODEL (model name).
+# DEMO_LIMIT (corpus voices in the dataset, 1500), DEMO_RANDOM (random presets added to the training split, 5000),
+# DEMO_MODEL (flow_gen), DEMO_PRESET (training preset, cpu), DEMO_EPOCHS (40: a fixed count, so the run does not
+# depend on the machine's speed), DEMO_ITEMS (test voices evaluated, 100), DEMO_BUDGET (seconds of search per test
+# voice for the '+ refinement' rows, 1; 0 leaves those rows out).
 set -euo pipefail
 
 SHARED="${SHARED:-../shared}"
 OUT="${OUT:-demo-output}"
 LIMIT="${DEMO_LIMIT:-1500}"
-EPOCHS="${DEMO_EPOCHS:-15}"
-MODEL="${DEMO_MODEL:-flow_post}"
+RANDOM_PRESETS="${DEMO_RANDOM:-5000}"
+MODEL="${DEMO_MODEL:-flow_gen}"
+PRESET="${DEMO_PRESET:-cpu}"
+EPOCHS="${DEMO_EPOCHS:-40}"
+ITEMS="${DEMO_ITEMS:-100}"
+BUDGET="${DEMO_BUDGET:-1}"
+here="$(cd "$(dirname "$0")" && pwd)"
 
 sources=()
 if [[ -n "${PRESETS:-}" ]]; then
@@ -44,28 +53,32 @@ patchflow presets inspect "$first_bank"
 step "Render its first voice"
 patchflow render dexed "$first_bank" --index 0 --out "$OUT/first-voice.wav"
 
-store="$OUT/dexed-16.zarr"
-step "Build a dataset of up to $LIMIT distinct voices, 16 learned parameters (resumes if interrupted)"
+store="$OUT/dx7-16.zarr"
+step "Build a dataset of up to $LIMIT distinct voices plus $RANDOM_PRESETS random presets for training, 16 learned parameters (resumes if interrupted)"
 patchflow dataset build --synth dexed --presets "${sources[@]}" --params 16 --limit "$LIMIT" \
-  --split grouped --out "$store"
+  --split grouped --random-presets "$RANDOM_PRESETS" --out "$store"
 patchflow dataset info "$store"
 
 run="$OUT/runs/$MODEL"
-step "Train $MODEL (small preset, $EPOCHS epochs; resumes if interrupted)"
+step "Train $MODEL ($PRESET preset, $EPOCHS epochs; resumes if interrupted)"
 if [[ -d "$run" ]]; then
   patchflow train --out "$run" --resume --epochs "$EPOCHS"
 else
-  patchflow train --data "$store" --model "$MODEL" --preset small --epochs "$EPOCHS" --out "$run"
+  patchflow train --data "$store" --model "$MODEL" --preset "$PRESET" --epochs "$EPOCHS" --out "$run"
 fi
 
-step "Evaluate on the test split (with the mean-preset and retrieval reference rows)"
-patchflow evaluate "$run" --data "$store" --out "$OUT/report"
+step "Evaluate on $ITEMS test voices, beside the mean preset, retrieval and retrieval + refinement ($BUDGET s of search each)"
+patchflow evaluate "$run" --data "$store" --max-items "$ITEMS" --refine-budget "$BUDGET" --out "$OUT/report"
+if [[ "$BUDGET" != 0 ]]; then
+  step "What the model adds to lookup and search: $MODEL + refinement against retrieval + refinement, voice by voice"
+  python "$here/compare_reports.py" "$OUT/report" "$MODEL + refinement" "$OUT/report" "Retrieval + refinement"
+fi
 
 step "Match a sound: a test-split voice the model never saw"
 patchflow dataset export-audio "$store" --split test --index 0 --out "$OUT/target.wav"
 patchflow match "$run" "$OUT/target.wav" --out "$OUT/match"
 
-recording="$(cd "$(dirname "$0")/.." && pwd)/examples/sounds/trumpet-g4.flac"
+recording="$here/../examples/sounds/trumpet-g4.flac"
 step "Match a real recording with Dexed's pretrained matcher (no dataset, no training): $(basename "$recording")"
 patchflow match "$recording" --synth dexed --top 4 --out "$OUT/match-trumpet"
 
