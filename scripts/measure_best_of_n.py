@@ -56,6 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="render threads (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the samples")
+    parser.add_argument("--mode-temperature", type=float, default=None, help="temperature of flow_gen's best guess "
+                        "(its option mode_temperature), instead of the one the run was trained with")
     parser.add_argument("--json", type=Path, default=None, help="write the per-item results and the summary here")
     return parser.parse_args(argv)
 
@@ -100,6 +102,12 @@ def main(argv: list[str] | None = None) -> int:
     retrieval = MelRetrieval(store.normalise_mel(np.asarray(store.mel.get_orthogonal_selection(
         (train_rows, slice(None), slice(None))), dtype=np.float32)), train_params, rows=train_rows)
     runs = [load_run(path) for path in args.run]
+    if args.mode_temperature is not None:
+        if not args.mode_temperature > 0:
+            raise SystemExit(f"--mode-temperature must be positive, got {args.mode_temperature}")
+        for run in runs:
+            if hasattr(run.model, "mode_temperature"):
+                run.model.mode_temperature = args.mode_temperature
     rate = spec.sample_rate
     print(f"{len(rows)} test items of {args.data}, N = {counts}, {len(runs)} run(s)", file=sys.stderr)
 

@@ -206,6 +206,19 @@ def test_the_plan_names_the_time_limit_that_ends_a_run_before_its_epochs(small_d
     assert describe_plan(plain, "cpu").startswith("preset cpu on cpu: up to 200 epochs")
 
 
+def test_the_plan_estimates_each_model_of_the_cpu_preset_at_its_own_speed(small_dexed_store, tmp_path):
+    from patchflow.cli.train import CPU_SAMPLES_PER_S, CPU_SAMPLES_PER_S_BY_MODEL
+    from patchflow.training import make_config
+
+    def rate(model: str) -> str:
+        line = describe_plan(make_config(small_dexed_store.path, tmp_path / model, model, preset="cpu"), "cpu")
+        return line.split(" at ~")[1].split(" samples/s")[0]
+
+    assert rate("flow_gen") == f"{CPU_SAMPLES_PER_S_BY_MODEL['cpu']['flow_gen']:g}"
+    assert rate("cnn") == f"{CPU_SAMPLES_PER_S['cpu']:g}"  # no figure of its own: the preset's
+    assert float(rate("flow_gen")) > float(rate("flow_post")) > float(rate("cnn"))
+
+
 # ------------------------------------------------------------------------------ 7: help without markup leaks
 @pytest.mark.parametrize("path", command_paths(), ids=lambda p: " ".join(p) or "patchflow")
 def test_help_has_no_markup_leaks(path):

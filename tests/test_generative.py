@@ -137,12 +137,32 @@ def test_the_best_guess_is_the_likeliest_candidate_and_ignores_the_batch():
         pair = model.predict_params(batch["mel"][3:5])
         discrete, continuous = model.log_prob(batch["mel"], guess, torch.full((6, len(CARDS)), -1))
         h = model.context(batch["mel"])
-        gumbel, base = model._noise((8,), torch.Generator().manual_seed(0), h.device)
+        gumbel, base = model._noise((8,), torch.Generator().manual_seed(0), h.device, model.mode_temperature)
         gumbel[0], base[0] = 0.0, 0.0
         _, log_p = model._draw(h.repeat_interleave(8, dim=0), gumbel.repeat(6, 1), base.repeat(6, 1))
     torch.testing.assert_close(alone, guess)
     torch.testing.assert_close(pair, guess[3:5])
     torch.testing.assert_close(discrete + continuous, log_p.reshape(6, 8).max(dim=1).values, atol=1e-4, rtol=0)
+
+
+def test_a_temperature_draws_the_classes_from_the_sharpened_softmax_and_narrows_the_base():
+    """The mode search's noise at temperature T: a class's frequency over many draws is softmax(logits / T), and
+    the base points have standard deviation T."""
+    model = roughen(build_model(config(cards=[3, 0])))
+    mel = random_batch(1, cards=[3, 0])["mel"]
+    count, temperature = 40_000, 0.5
+    with torch.no_grad():
+        h = model.context(mel)
+        logits = model.classifiers[0](h)[0].float()
+        gumbel, base = model._noise((count,), torch.Generator().manual_seed(0), h.device, temperature)
+        params, _ = model._draw(h.repeat(count, 1), gumbel, base)
+    frequency = torch.bincount(torch.round(params[:, 0] * 2).long(), minlength=3).double() / count
+    expected = torch.softmax(logits.double() / temperature, dim=0)
+    torch.testing.assert_close(frequency, expected, atol=0.01, rtol=0)
+    assert not torch.allclose(expected, torch.softmax(logits.double(), dim=0), atol=0.02)
+    assert abs(float(base.std()) - temperature) < 0.01
+    with pytest.raises(ModelConfigError, match="mode_temperature must be positive"):
+        build_model(config(options={"mode_temperature": 0}))
 
 
 def test_a_bimodal_target_is_learned_as_two_modes_not_their_average():
