@@ -4,7 +4,9 @@
 ``patchflow evaluate`` compares its rows with each other; this script compares rows of two reports (two
 ``results.json``), for instance a model's ``+ refinement`` row with the ``retrieval + refinement`` row of a second
 evaluation that gave retrieval as many candidates (``evaluate --neighbours``). Both reports must hold the same items
-of the same store: the script refuses otherwise. For every audio metric it prints the two means with 95% bootstrap
+of the same store: the script refuses otherwise. With ``--other-stores`` the stores may differ (two builds of the
+same voices with other synthetic presets for training, say) as long as the items are the same voices: the script
+opens both stores and checks each item's source. For every audio metric it prints the two means with 95% bootstrap
 intervals (:func:`patchflow.evaluation.metrics.bootstrap_ci`), the ratio of the means (A / B, so below 1 is A
 better, except for metrics where higher is better), the shares of items where each is better and the paired
 two-sided Wilcoxon signed-rank p-value (:func:`patchflow.evaluation.metrics.paired_comparison`).
@@ -13,6 +15,7 @@ Example::
 
     python scripts/compare_reports.py build/quality/report "flow_gen + refinement" \\
         build/quality/report-21-neighbours "retrieval + refinement" --domain test --json fair.json
+    python scripts/compare_reports.py demo-perturbed/report flow_gen demo-random/report flow_gen --other-stores
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from patchflow.data.store import open_store
 from patchflow.evaluation.audio_metrics import HIGHER_IS_BETTER
 from patchflow.evaluation.metrics import bootstrap_ci, paired_comparison
 
@@ -54,19 +58,42 @@ def row_scores(report: dict[str, Any], row: str, domain: str) -> dict[str, np.nd
             for metric, values in per_item[row][domain].items()}
 
 
-def compare(a: dict[str, Any], row_a: str, b: dict[str, Any], row_b: str, domain: str = "test"
-            ) -> list[dict[str, Any]]:
+def item_sources(report: dict[str, Any], rows: list[int]) -> list[str]:
+    """The ``sources`` entries of a report's items, read from the store it scored."""
+    path = Path(report["info"].get("store") or "")
+    if not path.is_dir():
+        raise ReportError(f"cannot check the items' voices: the report's store {str(path)!r} is not here")
+    sources = open_store(path).sources
+    return [sources[row] for row in rows]
+
+
+def compare(a: dict[str, Any], row_a: str, b: dict[str, Any], row_b: str, domain: str = "test",
+            other_stores: bool = False) -> list[dict[str, Any]]:
     """Compare ``row_a`` of report ``a`` with ``row_b`` of report ``b`` on every metric both hold.
+
+    With ``other_stores`` the reports may come from two stores whose items are the same voices (checked by their
+    sources); otherwise they must come from one store.
 
     Raises:
         ReportError: A row or domain is missing, or the reports scored other stores or items.
     """
-    if a["info"].get("store") != b["info"].get("store"):
-        raise ReportError(f"the reports scored other stores: {a['info'].get('store')} and {b['info'].get('store')}")
     items_a, items_b = a["items"].get(domain, {}).get("rows"), b["items"].get(domain, {}).get("rows")
+    same_store = a["info"].get("store") == b["info"].get("store")
+    if not same_store and not other_stores:
+        raise ReportError(f"the reports scored other stores: {a['info'].get('store')} and {b['info'].get('store')} "
+                          "(--other-stores pairs them if their items are the same voices)")
     if items_a != items_b:
         raise ReportError(f"the reports scored other items of {domain!r} ({len(items_a or [])} and "
                           f"{len(items_b or [])}): evaluate both with the same --max-items")
+    if not same_store and domain != "test":
+        raise ReportError(f"--other-stores pairs test items only (the reports do not say which {domain!r} set "
+                          "they scored)")
+    if not same_store:
+        voices_a, voices_b = item_sources(a, items_a or []), item_sources(b, items_b or [])
+        differ = sum(x != y for x, y in zip(voices_a, voices_b))
+        if differ:
+            raise ReportError(f"the stores hold other voices at {differ} of the {len(voices_a)} items: "
+                              "they cannot be paired")
     scores_a, scores_b = row_scores(a, row_a, domain), row_scores(b, row_b, domain)
     rows = []
     for metric in [m for m in scores_a if m in scores_b]:
@@ -103,9 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("row_b", help="B's row")
     parser.add_argument("--domain", default="test", help="the domain: test (default) or an out-of-domain set's name")
     parser.add_argument("--json", type=Path, help="also write the comparison here")
+    parser.add_argument("--other-stores", action="store_true",
+                        help="pair reports of two stores whose items are the same voices (checked)")
     args = parser.parse_args(argv)
     try:
-        rows = compare(load_report(args.report_a), args.row_a, load_report(args.report_b), args.row_b, args.domain)
+        rows = compare(load_report(args.report_a), args.row_a, load_report(args.report_b), args.row_b, args.domain,
+                       args.other_stores)
     except ReportError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

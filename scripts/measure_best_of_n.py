@@ -18,6 +18,11 @@ Methods:
 Seconds per item are wall-clock seconds of proposing the candidates (sampling, or the neighbour search) plus
 rendering and scoring the new ones, measured cumulatively per item with one render thread by default.
 
+``--against OTHER.json`` pairs the results with an earlier measurement's (``--json``) on the same voices (two
+stores built from the same corpus with other synthetic presets, or two runs on one store given the same run
+names): for every method and N both hold, the ratio of the means, the shares of voices where each is better and
+the paired Wilcoxon p-value, on SC and MSS.
+
 Example::
 
     python scripts/measure_best_of_n.py --data s.zarr --run runs/flow_gen --run runs/cnn --n 1,4,16,64 \\
@@ -38,7 +43,7 @@ import torch
 from patchflow.data.render import SynthPool
 from patchflow.data.store import open_store
 from patchflow.evaluation import audio_metrics as A
-from patchflow.evaluation.metrics import summarise
+from patchflow.evaluation.metrics import paired_comparison, summarise
 from patchflow.runtime import load_run
 from patchflow.runtime.inference import model_samples, normalised_mel, predict_params
 from patchflow.runtime.retrieval import MelRetrieval
@@ -59,7 +64,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mode-temperature", type=float, default=None, help="temperature of flow_gen's best guess "
                         "(its option mode_temperature), instead of the one the run was trained with")
     parser.add_argument("--json", type=Path, default=None, help="write the per-item results and the summary here")
+    parser.add_argument("--against", type=Path, default=None, help="pair the results with those of an earlier "
+                        "--json on the same voices")
     return parser.parse_args(argv)
+
+
+def earlier_measurement(path: Path, sources: list[str]) -> dict:
+    """An earlier ``--json`` to pair with, checked to hold the same voices (``sources``) as this measurement.
+
+    Raises:
+        ValueError: It cannot be read, or it scored other voices.
+    """
+    try:
+        other = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--against {path}: cannot read it ({error})") from error
+    if other.get("sources") != sources:
+        raise ValueError(f"--against {path}: it scored other voices (or was written before the items' sources were "
+                         "recorded); measure both with the same --items and --spread on the same corpus")
+    return other
+
+
+def paired_against(results: dict[str, dict[int, dict[str, list[float]]]], other: dict) -> list[dict]:
+    """Pair ``results`` with an earlier measurement's, method by method and N by N, on SC and MSS."""
+    rows = []
+    for name, per_n in results.items():
+        for n, cell in per_n.items():
+            theirs = other["per_item"].get(name, {}).get(str(n))
+            if theirs is None:
+                continue
+            row = {"method": name, "n": n}
+            for metric in ("sc", "mss"):
+                a, b = np.asarray(cell[metric]), np.asarray(theirs[metric])
+                row[metric] = {"ratio": float(a.mean() / b.mean()), **paired_comparison(a, b)}
+            rows.append(row)
+    return rows
 
 
 def spread(rows: np.ndarray, count: int) -> np.ndarray:
@@ -95,6 +134,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = store.split_indices("test")
     if args.items is not None:
         rows = spread(rows, args.items) if args.spread else rows[:args.items]
+    sources = [store.sources[int(row)] for row in rows]
+    other = None
+    if args.against is not None:
+        try:
+            other = earlier_measurement(args.against, sources)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     audio = np.asarray(store.audio_array.get_orthogonal_selection((rows, slice(None))), dtype=np.float32)
     raw_mel = np.asarray(store.mel.get_orthogonal_selection((rows, slice(None), slice(None))), dtype=np.float32)
     train_rows = store.split_indices("train")
@@ -186,11 +233,22 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | {n} | {sc['mean']:.3f} ± {(sc['ci_high'] - sc['ci_low']) / 2:.3f} | "
                   f"{mss['mean']:.2f} ± {(mss['ci_high'] - mss['ci_low']) / 2:.2f} | "
                   f"{cell['seconds']['mean']:.2f} |")
+    against = None
+    if other is not None:
+        against = paired_against(results, other)
+        print(f"\nAgainst {args.against} (A: this measurement, B: that one; Wilcoxon p paired on the same voices)"
+              "\n\n| method | N | SC A / B | A better | B better | p | MSS A / B | p |"
+              "\n|---|---|---|---|---|---|---|---|")
+        for row in against:
+            sc, mss = row["sc"], row["mss"]
+            print(f"| {row['method']} | {row['n']} | {sc['ratio']:.2f}x | {sc['a_better']:.0%} | "
+                  f"{sc['b_better']:.0%} | {sc['p_value']:.2g} | {mss['ratio']:.2f}x | {mss['p_value']:.2g} |")
     if args.json is not None:
         args.json.write_text(json.dumps({"store": str(args.data), "runs": [str(r) for r in args.run],
-                                         "items": int(len(rows)), "counts": counts, "seed": args.seed,
-                                         "workers": args.workers, "summary": summary, "per_item": results},
-                                        indent=1), encoding="utf-8")
+                                         "items": int(len(rows)), "rows": [int(r) for r in rows],
+                                         "sources": sources, "counts": counts, "seed": args.seed,
+                                         "workers": args.workers, "summary": summary, "per_item": results,
+                                         "against": against}, indent=1), encoding="utf-8")
     return 0
 
 

@@ -22,8 +22,8 @@ def script():
     return load_script("compare_reports")
 
 
-def _evaluate(run, store, out, items: int, neighbours: int):
-    result = CliRunner().invoke(app, ["evaluate", str(run), "--data", str(store.path), "--out", str(out),
+def _evaluate(run, store_path, out, items: int, neighbours: int):
+    result = CliRunner().invoke(app, ["evaluate", str(run), "--data", str(store_path), "--out", str(out),
                                       "--max-items", str(items), "--examples", "0", "--refine-budget", "0.05",
                                       "--neighbours", str(neighbours), "--latent-samples", "0"])
     assert result.exit_code == 0, result.output
@@ -38,7 +38,7 @@ def _scores(report, metric: str) -> np.ndarray:
 def reports(tiny_run, small_dexed_store, tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
     run = tiny_run("mlp")
-    return tuple(_evaluate(run, small_dexed_store, root / name, items, neighbours)
+    return tuple(_evaluate(run, small_dexed_store.path, root / name, items, neighbours)
                  for name, items, neighbours in (("one", 5, 1), ("four", 5, 4), ("fewer", 3, 1)))
 
 
@@ -72,3 +72,26 @@ def test_reports_that_cannot_be_paired_are_refused(script, reports, tmp_path, ca
     assert "no domain 'elsewhere'" in capsys.readouterr().err
     assert script.main([str(tmp_path / "missing"), ROW, str(one), ROW]) == 2
     assert "no such report" in capsys.readouterr().err
+
+
+def test_reports_of_two_stores_pair_only_when_their_items_are_the_same_voices(
+        script, reports, tiny_run, small_dexed_store, tmp_path, capsys) -> None:
+    import shutil
+
+    import zarr
+
+    one = reports[0]
+    copy = tmp_path / "copy.zarr"  # the same voices in another store, as a rebuild with other synthetic presets
+    shutil.copytree(small_dexed_store.path, copy)
+    other = _evaluate(tiny_run("mlp"), copy, tmp_path / "other", 5, 1)
+    assert script.main([str(other), ROW, str(one), ROW]) == 2
+    assert "other stores" in capsys.readouterr().err
+    assert script.main([str(other), ROW, str(one), ROW, "--other-stores"]) == 0
+    assert "| sc |" in capsys.readouterr().out
+    assert script.main([str(other), ROW, str(one), ROW, "--other-stores", "--domain", "ood"]) == 2
+    assert "test items only" in capsys.readouterr().err
+
+    group = zarr.open_group(str(copy), mode="r+")  # now the copy holds other voices at the same rows
+    group["sources"][:] = group["sources"][:][::-1]
+    assert script.main([str(other), ROW, str(one), ROW, "--other-stores"]) == 2
+    assert "other voices" in capsys.readouterr().err
