@@ -4,7 +4,8 @@
 # retrieval + refinement: what lookup and search reach without a model), match a sound, then match a real recording
 # with Dexed's pretrained matcher. Called by `make demo` (which sets up .venv first).
 # Environment: SHARED (folder holding data/dx7), PRESETS (extra preset folder), OUT (output folder),
-# DEMO_LIMIT (corpus voices in the dataset, 1500), DEMO_RANDOM (random presets added to the training split, 5000),
+# DEMO_LIMIT (corpus voices in the dataset, 1500), DEMO_PERTURBED (presets drawn near the corpus's voices, 7000: those
+# of training voices train, about 5,600), DEMO_RANDOM (presets drawn uniformly, added to the training split, 0),
 # DEMO_MODEL (flow_gen), DEMO_PRESET (training preset, cpu), DEMO_EPOCHS (40: a fixed count, so the run does not
 # depend on the machine's speed), DEMO_ITEMS (test voices evaluated, 100), DEMO_BUDGET (seconds of search per test
 # voice for the '+ refinement' rows, 1; 0 leaves those rows out).
@@ -13,7 +14,8 @@ set -euo pipefail
 SHARED="${SHARED:-../shared}"
 OUT="${OUT:-demo-output}"
 LIMIT="${DEMO_LIMIT:-1500}"
-RANDOM_PRESETS="${DEMO_RANDOM:-5000}"
+PERTURBED_PRESETS="${DEMO_PERTURBED:-7000}"
+RANDOM_PRESETS="${DEMO_RANDOM:-0}"
 MODEL="${DEMO_MODEL:-flow_gen}"
 PRESET="${DEMO_PRESET:-cpu}"
 EPOCHS="${DEMO_EPOCHS:-40}"
@@ -54,9 +56,13 @@ step "Render its first voice"
 patchflow render dexed "$first_bank" --index 0 --out "$OUT/first-voice.wav"
 
 store="$OUT/dx7-16.zarr"
-step "Build a dataset of up to $LIMIT distinct voices plus $RANDOM_PRESETS random presets for training, 16 learned parameters (resumes if interrupted)"
+synthetic=(--perturbed-presets "$PERTURBED_PRESETS")
+if [[ "$RANDOM_PRESETS" != 0 ]]; then
+  synthetic+=(--random-presets "$RANDOM_PRESETS")
+fi
+step "Build a dataset of up to $LIMIT distinct voices, $PERTURBED_PRESETS presets near them and $RANDOM_PRESETS random ones, 16 learned parameters (resumes if interrupted)"
 patchflow dataset build --synth dexed --presets "${sources[@]}" --params 16 --limit "$LIMIT" \
-  --split grouped --random-presets "$RANDOM_PRESETS" --out "$store"
+  --split grouped "${synthetic[@]}" --out "$store"
 patchflow dataset info "$store"
 
 run="$OUT/runs/$MODEL"

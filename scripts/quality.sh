@@ -8,7 +8,8 @@
 # installed, on out-of-domain recordings (scripts/build_ood_set.sh). Called by `make quality`; `make test` runs it
 # at a tiny size (tests/test_quality_pipeline.py).
 #
-# Environment: SHARED (folder holding data/dx7), OUT (default quality-output), RANDOM_PRESETS (20000), LIMIT
+# Environment: SHARED (folder holding data/dx7), OUT (default quality-output), RANDOM_PRESETS (20000),
+# PERTURBED_PRESETS (presets drawn near the corpus's voices, 0; see the training guide), LIMIT
 # (distinct corpus voices kept; all by default), TRAIN_SECONDS (training budget per model, 1500), EPOCHS (cap, 200),
 # ITEMS (test items evaluated, 500), BUDGET (seconds of search per item for the + refinement rows, 1), OOD (1 to
 # build and score the out-of-domain set when fluidsynth and espeak-ng are installed, 0 to skip), MODELS
@@ -18,6 +19,7 @@ set -euo pipefail
 SHARED="${SHARED:-../shared}"
 OUT="${OUT:-quality-output}"
 RANDOM_PRESETS="${RANDOM_PRESETS:-20000}"
+PERTURBED_PRESETS="${PERTURBED_PRESETS:-0}"
 LIMIT="${LIMIT:-}"
 TRAIN_SECONDS="${TRAIN_SECONDS:-1500}"
 EPOCHS="${EPOCHS:-200}"
@@ -33,9 +35,11 @@ started=$(date +%s)
 mkdir -p "$OUT"
 
 store="$OUT/dx7-16.zarr"
-step "build $store: the shared corpus at 16 parameters, split by author folder, $RANDOM_PRESETS random presets"
+step "build $store: the shared corpus at 16 parameters, split by author folder, $RANDOM_PRESETS random presets and \
+$PERTURBED_PRESETS near the voices"
 "$PATCHFLOW" dataset build --synth dexed --presets "$SHARED/data/dx7" --params 16 --split grouped \
-  --group-by folder --random-presets "$RANDOM_PRESETS" ${LIMIT:+--limit "$LIMIT"} ${WORKERS:+--workers "$WORKERS"} \
+  --group-by folder --random-presets "$RANDOM_PRESETS" --perturbed-presets "$PERTURBED_PRESETS" \
+  ${LIMIT:+--limit "$LIMIT"} ${WORKERS:+--workers "$WORKERS"} \
   --out "$store" --no-progress
 built=$(date +%s)
 

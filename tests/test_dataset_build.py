@@ -221,6 +221,9 @@ def test_build_options_are_checked_when_made() -> None:
                             ({"folds": 1}, "--folds needs at least 2 folds"),
                             ({"limit": 0}, "--limit must be at least 1"),
                             ({"random_presets": -1}, "--random-presets must be at least 0"),
+                            ({"perturbed_presets": -1}, "--perturbed-presets must be at least 0"),
+                            ({"perturbed_presets": 5, "perturb_scale": 0}, "--perturb-scale must be in"),
+                            ({"perturbed_presets": 5, "folds": 3}, "cannot be combined with --folds"),
                             ({"features": FeatureSettings(sample_rate=44100)}, "sample rates differ")):
         with pytest.raises(PatchflowError, match=message):
             BuildOptions(**values)
@@ -279,6 +282,38 @@ def test_random_presets_fill_the_training_split_only(dx7_dir: Path, params_file:
     assert params.min() >= 0 and params.max() <= 1 and params.std(axis=0).min() > 0.1  # spread over the ranges
     again = build_store("dexed", [folder], tmp_path / "r.zarr", options, workers=2)
     np.testing.assert_array_equal(np.asarray(again.array("params")[:]), np.asarray(store.array("params")[:]))
+
+
+def test_perturbed_presets_train_only_beside_their_training_parents(dx7_dir: Path, params_file: Path,
+                                                                    tmp_path: Path) -> None:
+    folders = [dx7_dir / "Original Yamaha" / "DX7 ROM1", dx7_dir / "Bo Tomlyn", dx7_dir / "Ray"]
+    options = BuildOptions(params=str(params_file), split="grouped", group_by="file", limit=120,
+                           perturbed_presets=90, perturb_scale=0.05)
+    store = build_store("dexed", folders, tmp_path / "p.zarr", options, workers=2)
+    sources = store.sources
+    parents = np.array([int(s.rpartition("@")[2]) if s.startswith("perturbed#") else -1 for s in sources])
+    perturbed = np.flatnonzero(parents >= 0)
+    assert len(perturbed) == 90 and store.counts["perturbed_presets"] == 90
+    codes = store.split_codes
+    real = parents < 0
+    assert set(codes[real & store.ok]) == {0, 1, 2}  # the real voices' split is the usual one
+    trains = codes[parents[perturbed]] == 0
+    assert 0 < trains.sum() < 90  # some parents train, some are held out
+    np.testing.assert_array_equal(codes[perturbed], np.where(trains, 0, -1))
+    assert store.counts["perturbed_training"] == int(trains.sum())
+    assert not np.any(parents[store.split_indices("test")] >= 0)
+    params = np.asarray(store.array("params")[:])
+    moved = np.abs(params[perturbed] - params[parents[perturbed]])
+    assert moved.max() > 0.05 and np.median(moved.max(axis=1)) < 0.3  # near the parent, not uniform
+    uniform = np.abs(params[perturbed] - params[np.random.default_rng(0).permutation(perturbed)])
+    assert moved.mean() < 0.5 * uniform.mean()
+    assert all(store.names[i].startswith(store.names[parents[i]] + " ~") for i in perturbed)
+    again = build_store("dexed", folders, tmp_path / "p.zarr", options, workers=2)
+    np.testing.assert_array_equal(np.asarray(again.array("params")[:]), params)
+    with pytest.raises(StoreError, match="--perturb-scale 0.05 there, 0.2 now"):
+        build_store("dexed", folders, tmp_path / "p.zarr",
+                    BuildOptions(params=str(params_file), split="grouped", group_by="file", limit=120,
+                                 perturbed_presets=90, perturb_scale=0.2), workers=2)
 
 
 def test_split_like_holds_out_the_same_groups_as_another_store(dx7_dir: Path, params_file: Path,

@@ -11,11 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from patchflow.data.store import open_store
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_demo(shared_dir: Path, out: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, SHARED=str(shared_dir), OUT=str(out), DEMO_LIMIT="150", DEMO_RANDOM="100",
+    env = dict(os.environ, SHARED=str(shared_dir), OUT=str(out), DEMO_LIMIT="150", DEMO_PERTURBED="100",
+               DEMO_RANDOM="50",
                DEMO_EPOCHS="1", DEMO_ITEMS="4", DEMO_BUDGET="0.2",
                PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     done = subprocess.run(["bash", str(ROOT / "scripts" / "demo.sh")], env=env, capture_output=True, text=True,
@@ -35,6 +38,8 @@ def test_the_demo_runs_end_to_end_at_a_tiny_size_and_resumes(shared_dir: Path, t
     config = json.loads((out / "runs" / "flow_gen" / "config.json").read_text())
     assert config["preset"] == "cpu" and config["epochs"] == 1
     assert "| metric | A: flow_gen + refinement | B: Retrieval + refinement |" in first.stdout
+    kinds = {source.partition("#")[0] for source in open_store(out / "dx7-16.zarr").sources}
+    assert {"perturbed", "random"} <= kinds, sorted(kinds)  # both synthetic kinds were rendered beside the voices
     for path in ("first-voice.wav", "target.wav", "match/match.syx", "match-trumpet/match.syx",
                  "match-trumpet/candidates.syx"):
         assert (out / path).is_file(), path

@@ -100,6 +100,10 @@ def test_rows_and_scores(evaluation, small_dexed_store):
         assert np.all(by_name[f"{run} + refinement"] <= by_name[f"{run} + retrieval"] + 1e-12)
     # the nearest training preset is among the starts of retrieval + refinement
     assert np.all(by_name[RETRIEVAL_REFINEMENT_ROW] <= by_name[RETRIEVAL_ROW] + 1e-12)
+    # which ranks as many nearest presets as the largest model row ranks candidates: the vae's prediction, its 4
+    # latent samples and 2 neighbours (the mlp has no latent: its prediction and the neighbours)
+    assert evaluation.info["candidates"] == {RETRIEVAL_REFINEMENT_ROW: 7, f"{BASELINE} + retrieval": 3,
+                                             f"{FLOW_REG} + retrieval": 7}
     # out-of-domain items are scored on audio only: every audio metric, no parameter metric
     for row in evaluation.rows:
         assert sorted(row.scores["sounds"]) == sorted(audio_keys) and row.scores["sounds"]["sc"].shape == (2,)
@@ -184,11 +188,14 @@ def test_evaluate_command_sets_the_candidates_of_the_search(tiny_run, small_dexe
     out = tmp_path / "candidates"
     result = CliRunner().invoke(app, ["evaluate", str(tiny_run(BASELINE)), "--data", str(small_dexed_store.path),
                                       "--out", str(out), "--max-items", "2", "--examples", "0", "--refine-budget",
-                                      "0.05", "--neighbours", "3", "--latent-samples", "0", "--model-samples", "2"])
+                                      "0.05", "--neighbours", "3", "--latent-samples", "0", "--model-samples", "2",
+                                      "--reference-candidates", "5"])
     assert result.exit_code == 0, result.output
-    settings = json.loads((out / "results.json").read_text())["info"]["settings"]
+    info = json.loads((out / "results.json").read_text())["info"]
+    settings = info["settings"]
     assert (settings["neighbours"], settings["latent_samples"], settings["model_samples"]) == (3, 0, 2)
-    assert "Retrieval + refinement" in (out / "results.md").read_text()
+    assert info["candidates"] == {"Retrieval + refinement": 5, f"{BASELINE} + retrieval": 4}
+    assert "Candidates per item: Retrieval + refinement 5, mlp + retrieval 4." in (out / "results.md").read_text()
     bad = CliRunner().invoke(app, ["evaluate", str(tiny_run(BASELINE)), "--data", str(small_dexed_store.path),
                                    "--neighbours", "0"])
     assert bad.exit_code == 2 and "--neighbours" in bad.output

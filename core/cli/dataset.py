@@ -48,6 +48,11 @@ def build(
                                          "several recognise the files; see `patchflow plugins`)."),
     random_presets: int = typer.Option(0, "--random-presets", help="Also render N presets with the learned "
                                        "parameters drawn uniformly, in the training split only."),
+    perturbed_presets: int = typer.Option(0, "--perturbed-presets", help="Also render N presets near the corpus's "
+                                          "voices (a voice with noise on each learned parameter); those of "
+                                          "training voices train, the others are left out."),
+    perturb_scale: float = typer.Option(0.1, "--perturb-scale", help="Standard deviation of the noise of "
+                                        "--perturbed-presets, in normalised units (0-1]."),
     tags: Optional[str] = typer.Option(None, "--tags", help="Tag pairs from the presets' folders: a TOML "
                                        "mapping, or SYNTH:NAME shipped by an adapter (dexed:dx7-folders)."),
     split_like: Optional[Path] = typer.Option(None, "--split-like", help="Follow the grouped split of this store of "
@@ -64,12 +69,22 @@ def build(
         raise PatchflowError("give preset files or folders with --presets")
     options = BuildOptions(params=params, settings=settings, limit=limit, seed=seed, split=split, folds=folds,
                            group_by=group_by, base_preset=base_preset, parser=parser,
-                           random_presets=random_presets, tags=tags, split_like=split_like)
+                           random_presets=random_presets, perturbed_presets=perturbed_presets,
+                           perturb_scale=perturb_scale, tags=tags, split_like=split_like)
     store = build_store(synth, sources, out, options, workers=workers, backend=backend,
                         progress=ConsoleProgress(err_console, enabled=progress), overwrite=overwrite)
     counts = store.counts
-    console.print(f"[bold]{escape(str(out))}[/]: {counts.get('usable', 0)} usable presets of {counts.get('kept', 0)} "
-                  f"({counts.get('duplicates', 0)} duplicates removed, {len(store.failures)} failures); "
+    added = []
+    if counts.get("random_presets"):
+        added.append(f"{counts['random_presets']} random")
+    if counts.get("perturbed_presets"):
+        added.append(f"{counts['perturbed_presets']} perturbed, {counts.get('perturbed_training', 0)} of them "
+                     f"around training voices")
+    listed = sum(counts.get(k, 0) for k in ("kept", "random_presets", "perturbed_presets"))
+    extra = f" beside {counts.get('kept', 0)} corpus voices" if added else ""
+    console.print(f"[bold]{escape(str(out))}[/]: {counts.get('usable', 0)} usable presets of {listed} "
+                  f"({', '.join(added) + extra + '; ' if added else ''}"
+                  f"{counts.get('duplicates', 0)} duplicates removed, {len(store.failures)} failures); "
                   f"{store.meta['timing'].get('presets_per_s')} presets/s. "
                   f"See `patchflow dataset info {escape(str(out))}`.")
 

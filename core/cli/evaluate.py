@@ -27,7 +27,10 @@ def register(app: typer.Typer) -> None:
                                             help="Seconds of synth-in-the-loop search per item; adds the "
                                                  "'+ retrieval' and '+ refinement' rows of each run (0: off)."),
         neighbours: int = typer.Option(4, "--neighbours", min=1, help="Nearest training presets among each run's "
-                                       "'+ retrieval' candidates, and the starts of 'Retrieval + refinement'."),
+                                       "'+ retrieval' candidates."),
+        reference_candidates: Optional[int] = typer.Option(
+            None, "--reference-candidates", min=1, help="Nearest training presets ranked by 'Retrieval + "
+            "refinement' (default: as many candidates as the largest model row ranks)."),
         latent_samples: int = typer.Option(16, "--latent-samples", min=0, help="Latent samples around each sound's code "
                                            "among the '+ retrieval' candidates."),
         model_samples: Optional[int] = typer.Option(None, "--model-samples", min=0, help="Draws of a generative model "
@@ -58,6 +61,7 @@ def register(app: typer.Typer) -> None:
         others = [(Path(p).stem, open_store(p)) for p in ood]
         settings = EvalSettings(max_items=max_items, refine_budget=refine_budget, examples=examples,
                                 workers=workers, seed=seed, search_metric=metric, neighbours=neighbours,
+                                reference_candidates=reference_candidates,
                                 latent_samples=latent_samples, model_samples=model_samples)
         result = run_evaluation(loaded, store, others, settings,
                                 progress=ConsoleProgress(err_console, enabled=progress, transient=True))

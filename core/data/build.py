@@ -43,11 +43,11 @@ from .render_stage import render_local, render_ray
 from .selection import choose_base_preset, load_base_preset, select_parameters
 from .splits import assign_splits, group_keys, inherited_splits, mel_statistics, portable_sources
 from .store import CHUNK_ROWS, FORMAT_VERSION, PresetStore, StoreError, create_layout, open_group, open_store
+from .synthetic import (is_random, perturbed_parents, perturbed_presets, perturbed_sources, random_sources,
+                        synthetic_splits, uniform_presets)
 from .tagging import apply_tag_rules, load_tag_rules
 
 BACKENDS = ("local", "ray")
-#: The ``sources`` entry of presets drawn at random (``random#K``), not read from a file.
-RANDOM_SOURCE = "random"
 
 
 # ------------------------------------------------------------------------------------------------------- options
@@ -77,6 +77,11 @@ class BuildOptions:
         random_presets: Also render this many presets whose learned parameters are drawn uniformly over their
             ranges (grid-snapped, over the base preset), all in the training split: synthetic data that fills the
             parameter space between the corpus's voices. Validation and test rows stay real voices.
+        perturbed_presets: Also render this many presets near the corpus's voices: a voice drawn at random with
+            Gaussian noise of standard deviation ``perturb_scale`` on each learned parameter (normalised units,
+            grid-snapped; see :mod:`patchflow.data.synthetic`). One trains only when its parent voice trains;
+            those of held-out voices are left out of every split. Not with ``folds``.
+        perturb_scale: The noise of ``perturbed_presets``, in ``(0, 1]``.
         tags: A tag mapping (a TOML file, or ``SYNTH:NAME`` shipped by an adapter) giving presets tag pairs from
             the folders they were found in (see :mod:`patchflow.data.tagging`).
         split_like: A store of the same corpus whose grouped split this one follows, group by group (groups it
@@ -94,6 +99,8 @@ class BuildOptions:
     base_preset: str | None = None
     parser: str | None = None
     random_presets: int = 0
+    perturbed_presets: int = 0
+    perturb_scale: float = 0.1
     tags: str | Path | None = None
     split_like: str | Path | None = None
 
@@ -109,6 +116,13 @@ class BuildOptions:
             raise PatchflowError("--limit must be at least 1")
         if self.random_presets < 0:
             raise PatchflowError("--random-presets must be at least 0")
+        if self.perturbed_presets < 0:
+            raise PatchflowError("--perturbed-presets must be at least 0")
+        if not 0 < self.perturb_scale <= 1:
+            raise PatchflowError(f"--perturb-scale must be in (0, 1], got {self.perturb_scale}")
+        if self.perturbed_presets and self.folds:
+            raise PatchflowError("--perturbed-presets cannot be combined with --folds (a fold would train on "
+                                 "variants of the voices it holds out)")
         object.__setattr__(self, "features", features)
         object.__setattr__(self, "params", str(self.params))
         if self.tags is not None:
@@ -134,6 +148,9 @@ class BuildOptions:
             config["parser"] = self.parser
         if self.random_presets:
             config["random_presets"] = int(self.random_presets)
+        if self.perturbed_presets:
+            config["perturbed_presets"] = int(self.perturbed_presets)
+            config["perturb_scale"] = float(self.perturb_scale)
         if self.split_like is not None:
             reference = reference_splits(self.split_like, self.group_by)
             digest = hashlib.sha256(json.dumps(reference, sort_keys=True).encode()).hexdigest()
@@ -205,10 +222,12 @@ def input_listing(files: Sequence[Path]) -> dict[str, Any]:
 #: How each ``build`` option is given on the command line (for the message of a mismatched rebuild).
 _OPTION_NAMES = {"params": "--params", "limit": "--limit", "seed": "--seed", "split": "--split", "folds": "--folds",
                  "group_by": "--group-by", "base_preset": "--base-preset", "parser": "--parser",
-                 "split_like": "--split-like", "random_presets": "--random-presets", "tags": "--tags",
+                 "split_like": "--split-like", "random_presets": "--random-presets",
+                 "perturbed_presets": "--perturbed-presets", "perturb_scale": "--perturb-scale", "tags": "--tags",
                  "paths": "--presets"}
 #: Values of options that stores built before the option was added do not record.
-_ABSENT = {"parser": None, "random_presets": 0, "tags": None}
+_ABSENT = {"parser": None, "random_presets": 0, "perturbed_presets": 0, "perturb_scale": None,
+           "tags": None}
 
 
 def _names(paths: Sequence[str], shown: int = 3) -> str:
@@ -330,14 +349,23 @@ def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, options: BuildOp
     names_col = [p.name for p in rows]
     sources_col = [str(p.source) if p.source else "" for p in rows]
     tags = np.asarray([_tag_values(p, pairs) for p in rows], dtype=np.int8).reshape(len(rows), len(pairs))
+    voices = native
     if random_presets:
-        drawn = learned.to_native(np.random.default_rng([seed, 1]).uniform(size=(random_presets, len(names))))
-        native = np.concatenate([native, drawn])
+        native = np.concatenate([native, uniform_presets(learned, random_presets, seed)])
         names_col += [f"RANDOM {k + 1}" for k in range(random_presets)]
-        sources_col += [f"{RANDOM_SOURCE}#{k}" for k in range(random_presets)]
+        sources_col += random_sources(random_presets)
         tags = np.concatenate([tags, np.zeros((random_presets, len(pairs)), dtype=np.int8)])
         say(f"adding {random_presets} random presets (learned parameters drawn uniformly over {base.name!r}) to the "
             f"training split")
+    perturbed = options.perturbed_presets
+    if perturbed:
+        near, parents = perturbed_presets(learned, voices, perturbed, options.perturb_scale, seed)
+        native = np.concatenate([native, near])
+        names_col += [f"{names_col[p]} ~{k + 1}" for k, p in enumerate(parents)]
+        sources_col += perturbed_sources(parents)
+        tags = np.concatenate([tags, tags[parents]])
+        say(f"adding {perturbed} presets perturbed around the corpus's voices (noise {options.perturb_scale:g} on "
+            f"each learned parameter); those of voices that train go to the training split")
 
     meta = dict(meta, kind="presets", synth=synth.id, parameters=learned.to_json(),
                 base_preset=base.model_dump(mode="json"), base_preset_rule=base_rule, selection=selection,
@@ -350,6 +378,7 @@ def _plan(synth: Synth, paths: Sequence[str | Path], out: Path, options: BuildOp
                         "parser_notes": dict(corpus.problems), "parser_warnings": dict(corpus.warnings),
                         "duplicates": int(duplicates), "limited_out": int(limited_out), "kept": len(rows)})
     meta["counts"]["random_presets"] = int(random_presets)
+    meta["counts"]["perturbed_presets"] = int(perturbed)
     clear_store(out)
     group = create_layout(out, meta, len(native), len(names), len(pairs), settings, features)
     classes = np.full(native.shape, -1, dtype=np.int64)
@@ -374,15 +403,16 @@ def _finalize(path: Path, split: str, seed: int, folds: int | None, group_by: st
     ok = np.asarray(group["ok"][:], dtype=bool)
     errors = [str(e) for e in group["error"][:]]
     sources = store.sources
-    drawn = np.asarray([s.startswith(RANDOM_SOURCE + "#") for s in sources], dtype=bool)
+    drawn, parents = is_random(sources), perturbed_parents(sources)
+    real = ok & ~drawn & (parents < 0)
     if split_like is None:
-        split_codes, fold = assign_splits(ok & ~drawn, group_keys(sources, group_by), split, seed, folds)
+        split_codes, fold = assign_splits(real, group_keys(sources, group_by), split, seed, folds)
     else:  # no folds with split_like (refused when the options are made)
         listed = (store.meta.get("inputs") or {}).get("files", {})
-        split_codes = inherited_splits(ok & ~drawn, group_keys(portable_sources(sources, listed), group_by),
+        split_codes = inherited_splits(real, group_keys(portable_sources(sources, listed), group_by),
                                        reference_splits(split_like, group_by))
         fold = np.full(len(ok), -1, dtype=np.int16)
-    split_codes[drawn & ok] = 0  # random presets only ever train; the splits' fractions are of real voices
+    synthetic_splits(split_codes, ok, drawn, parents)  # the splits' fractions are of real voices
     group["split"][:] = split_codes
     group["fold"][:] = fold
     mean, std = mel_statistics(group["mel"], np.flatnonzero(split_codes == 0), CHUNK_ROWS)
@@ -390,6 +420,8 @@ def _finalize(path: Path, split: str, seed: int, folds: int | None, group_by: st
     render_failures = [{"source": store.sources[i], "name": store.names[i], "stage": "render", "reason": errors[i]}
                        for i in np.flatnonzero(~ok)]
     counts = dict(meta.get("counts", {}), render_failed=len(render_failures), usable=int(ok.sum()))
+    if (parents >= 0).any():
+        counts["perturbed_training"] = int(((parents >= 0) & (split_codes == 0)).sum())
     previous = meta.get("timing", {})
     runs = list(previous.get("runs", [])) + [timing]
     render_s = sum(r.get("render_s", 0.0) for r in runs)

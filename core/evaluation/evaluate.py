@@ -62,8 +62,10 @@ class EvalSettings:
         latent_sigma: Standard deviation of those samples around the encoded latent.
         model_samples: Draws from the model's ``p(v | x)`` per item among the ``+ retrieval`` candidates, for
             models that can sample (``flow_gen``); ``None``: as many as ``latent_samples``.
-        neighbours: Nearest training presets among the ``+ retrieval`` candidates (and the starts of
-            ``Retrieval + refinement``).
+        neighbours: Nearest training presets among each model's ``+ retrieval`` candidates.
+        reference_candidates: Nearest training presets that ``Retrieval + refinement`` ranks before refining;
+            ``None``: as many candidates as the largest model row ranks (at least ``neighbours``), so that the
+            reference and the models' search rows render as many candidates per item.
         workers: Render threads (default: usable CPUs).
         examples: Number of test items drawn as spectrogram figures.
         seed: Seed of latent sampling and refinement.
@@ -78,6 +80,7 @@ class EvalSettings:
     latent_sigma: float = 0.5
     model_samples: int | None = None
     neighbours: int = 4
+    reference_candidates: int | None = None
     workers: int | None = None
     examples: int = 3
     seed: int = 0
@@ -223,22 +226,19 @@ def evaluate(runs: Sequence[Run], store: PresetStore, ood: Sequence[tuple[str, P
     del train_mel
 
     rows: list[RowResult] = [RowResult(MEAN_ROW, "reference"), RowResult(RETRIEVAL_ROW, "reference")]
-    nearest: dict[str, np.ndarray] = {}  # the nearest training presets' parameters (N, K, P), with a budget
     for domain in domains:
         rows[0].params[domain.name] = np.repeat(train_params.mean(axis=0, keepdims=True), len(domain.rows), axis=0)
         rows[1].params[domain.name] = retrieval.predict_params(store.normalise_mel(domain.log_mel))
-        if settings.refine_budget > 0:
-            positions, _ = retrieval.search(store.normalise_mel(domain.log_mel), k=max(1, settings.neighbours))
-            nearest[domain.name] = train_params[positions]
     searched = RowResult(RETRIEVAL_REFINEMENT_ROW, "reference")
     if settings.refine_budget > 0:
         rows.append(searched)
 
     generator = torch.Generator().manual_seed(settings.seed)
     stage_inputs: list[tuple[RowResult, dict[str, np.ndarray]]] = []
+    own: dict[str, dict[str, np.ndarray]] = {}  # each run's own candidates (N, K, P), before the neighbours
     for run in runs:
         row = RowResult(run.name, "model")
-        candidates: dict[str, np.ndarray] = {}
+        own[run.name] = {}
         for domain in domains:
             mel = normalised_mel(run, domain.log_mel)
             row.params[domain.name] = predict_params(run.model, mel)
@@ -246,17 +246,34 @@ def evaluate(runs: Sequence[Run], store: PresetStore, ood: Sequence[tuple[str, P
                 latent = latent_samples(run.model, mel, settings.latent_samples, settings.latent_sigma, generator)
                 drawn = model_samples(run.model, mel, settings.latent_samples if settings.model_samples is None
                                       else settings.model_samples, generator)
-                candidates[domain.name] = np.concatenate(
-                    [row.params[domain.name][:, None, :], latent, drawn,
-                     nearest[domain.name][:, :settings.neighbours]], axis=1)
+                own[run.name][domain.name] = np.concatenate([row.params[domain.name][:, None, :], latent, drawn],
+                                                            axis=1)
         rows.append(row)
         if settings.refine_budget > 0:
-            stage_inputs.append((row, candidates))
+            stage_inputs.append((row, {}))
+
+    counts: dict[str, int] = {}  # rendered candidates per item of each search row
+    nearest: dict[str, np.ndarray] = {}  # the nearest training presets' parameters (N, K, P)
+    if settings.refine_budget > 0:
+        model_counts = {row.name: next(iter(own[row.name].values())).shape[1] + settings.neighbours
+                        for row, _ in stage_inputs}
+        reference = settings.reference_candidates or max([settings.neighbours, *model_counts.values()])
+        for domain in domains:
+            positions, _ = retrieval.search(store.normalise_mel(domain.log_mel),
+                                            k=max(reference, settings.neighbours))
+            nearest[domain.name] = train_params[positions]
+        for row, candidates in stage_inputs:
+            for domain in domains:
+                candidates[domain.name] = np.concatenate(
+                    [own[row.name][domain.name], nearest[domain.name][:, :settings.neighbours]], axis=1)
+        counts = {RETRIEVAL_REFINEMENT_ROW: reference,
+                  **{f"{name} + retrieval": k for name, k in model_counts.items()}}
 
     render = store.render_settings
     with SynthPool(synth, settings.workers) as pool:
         if settings.refine_budget > 0:
-            _, searched.params = _search("retrieval", nearest, domains, table, store.base_preset, pool, render,
+            starts = {name: found[:, :counts[RETRIEVAL_REFINEMENT_ROW]] for name, found in nearest.items()}
+            _, searched.params = _search("retrieval", starts, domains, table, store.base_preset, pool, render,
                                          spec, settings, progress)
         for row, candidates in stage_inputs:
             ranked = RowResult(f"{row.name} + retrieval", "stage")
@@ -270,7 +287,7 @@ def evaluate(runs: Sequence[Run], store: PresetStore, ood: Sequence[tuple[str, P
     info = {"store": str(store.path), "synth": store.synth_id, "parameters": table.names,
             "render_settings": store.render_settings.__dict__, "test_items": int(len(test_rows)),
             "train_items": int(len(train_rows)), "ood": {d.name: int(len(d.rows)) for d in domains[1:]},
-            "settings": settings.__dict__, "spectrogram": spec.to_json(),
+            "settings": settings.__dict__, "candidates": counts, "spectrogram": spec.to_json(),
             "metrics": {"sc": "||S - S_hat||_F / ||S||_F on linear-magnitude mel spectrograms",
                         "spec_mse": f"mean((ln(S + {D.LOG_EPS}) - ln(S_hat + {D.LOG_EPS}))^2) on the same",
                         **A.DESCRIPTIONS,

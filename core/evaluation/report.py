@@ -76,6 +76,12 @@ def markdown_table(evaluation: Evaluation) -> str:
             "distance in dB; wMFCC: MFCC distance after dynamic time warping; SOT: spectral optimal transport; "
             "RMS cos.: cosine similarity of the RMS envelopes; MSE_n: parameters normalised to [0, 1]. "
             "Rows in italics are references that use no model. Lower is better except where marked ↑.", ""]
+    counts = info.get("candidates") or {}
+    if counts:
+        listed = ", ".join(f"{name} {k}" for name, k in counts.items())
+        out += [f"Search rows render and rank each item's candidates, then refine the best for "
+                f"{info['settings']['refine_budget']:g} s (the ranking is not counted in that time). Candidates "
+                f"per item: {listed}.", ""]
     comparisons = evaluation.comparisons("test", "sc")
     if comparisons:
         out += ["## Paired comparisons (test SC)", "",
