@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from patchflow.data.splits import portable_sources
 from patchflow.data.store import open_store
 from patchflow.evaluation.audio_metrics import HIGHER_IS_BETTER
 from patchflow.evaluation.metrics import bootstrap_ci, paired_comparison
@@ -63,7 +64,9 @@ def item_sources(report: dict[str, Any], rows: list[int]) -> list[str]:
     path = Path(report["info"].get("store") or "")
     if not path.is_dir():
         raise ReportError(f"cannot check the items' voices: the report's store {str(path)!r} is not here")
-    sources = open_store(path).sources
+    store = open_store(path)
+    # relative to the folder the presets were read from, so that one corpus given by two paths compares equal
+    sources = portable_sources(store.sources, (store.meta.get("inputs") or {}).get("files", {}))
     return [sources[row] for row in rows]
 
 

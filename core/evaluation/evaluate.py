@@ -234,7 +234,7 @@ def evaluate(runs: Sequence[Run], store: PresetStore, ood: Sequence[tuple[str, P
         rows.append(searched)
 
     generator = torch.Generator().manual_seed(settings.seed)
-    stage_inputs: list[tuple[RowResult, dict[str, np.ndarray]]] = []
+    searched_runs: list[RowResult] = []
     own: dict[str, dict[str, np.ndarray]] = {}  # each run's own candidates (N, K, P), before the neighbours
     for run in runs:
         row = RowResult(run.name, "model")
@@ -250,22 +250,21 @@ def evaluate(runs: Sequence[Run], store: PresetStore, ood: Sequence[tuple[str, P
                                                             axis=1)
         rows.append(row)
         if settings.refine_budget > 0:
-            stage_inputs.append((row, {}))
+            searched_runs.append(row)
 
     counts: dict[str, int] = {}  # rendered candidates per item of each search row
     nearest: dict[str, np.ndarray] = {}  # the nearest training presets' parameters (N, K, P)
+    stage_inputs: list[tuple[RowResult, dict[str, np.ndarray]]] = []
     if settings.refine_budget > 0:
         model_counts = {row.name: next(iter(own[row.name].values())).shape[1] + settings.neighbours
-                        for row, _ in stage_inputs}
+                        for row in searched_runs}
         reference = settings.reference_candidates or max([settings.neighbours, *model_counts.values()])
         for domain in domains:
             positions, _ = retrieval.search(store.normalise_mel(domain.log_mel),
                                             k=max(reference, settings.neighbours))
             nearest[domain.name] = train_params[positions]
-        for row, candidates in stage_inputs:
-            for domain in domains:
-                candidates[domain.name] = np.concatenate(
-                    [own[row.name][domain.name], nearest[domain.name][:, :settings.neighbours]], axis=1)
+        stage_inputs = [(row, {name: np.concatenate([own[row.name][name], found[:, :settings.neighbours]], axis=1)
+                               for name, found in nearest.items()}) for row in searched_runs]
         counts = {RETRIEVAL_REFINEMENT_ROW: reference,
                   **{f"{name} + retrieval": k for name, k in model_counts.items()}}
 
