@@ -243,3 +243,35 @@ def test_models_lists_the_three_seed_models_once_each() -> None:
     assert by_name["vae_avb"]["trained_by"] == "patchflow train"
     assert by_name["umt"]["trained_by"] == "patchflow translate train --model umt"
     assert "WaveNet" in by_name["umt"]["description"] and "AVB" in by_name["unit"]["description"]
+
+
+def test_the_tone_check_script_measures_translations_against_fair_classifiers(trained, tone_domains) -> None:
+    """``scripts/umt_tone_check.py``: a classifier fitted on the clips taken through the model's sample rate calls a
+    perfect mu-law copy of a sine tone "square" (the quantisation floor fills its empty bands), one fitted on the
+    clips as the model hears them calls it "sine"; the script's table has every classifier and level, and shares
+    in [0, 1]."""
+    from repo_scripts import load_script
+    from tone_domains import as_model_hears, at_rate, domain_classifier
+
+    from patchflow.data.features import log_mel
+    from patchflow.runtime.translation import load_translator
+
+    check = load_script("umt_tone_check")
+    stores = [open_store(p) for p in tone_domains]
+    rate = stores[0].render_settings.sample_rate
+    audio_a, audio_b = (np.asarray(s.audio_array[:], dtype=np.float32) for s in stores)
+    features = load_translator(trained).features
+
+    def mels(audio: np.ndarray) -> np.ndarray:
+        return np.stack([log_mel(clip, features).numpy() for clip in audio])
+
+    heard_a, heard_b = (mels(as_model_hears(x, rate, TINY.sample_rate)) for x in (audio_a, audio_b))
+    rated = [mels(at_rate(x, rate, TINY.sample_rate)) for x in (audio_a, audio_b)]
+    assert (domain_classifier(*rated)(heard_b) > 0.5).mean() == 0.0
+    assert (domain_classifier(heard_a, heard_b)(heard_b) > 0.5).mean() == 1.0
+
+    rows = check.measure(trained, *tone_domains, temperature=0.7, clips=1)
+    assert set(rows) == {"rate", "heard", "shape"}
+    for row in rows.values():
+        assert set(row) == {"untranslated", *(f"a->{t} @ {db:+.0f} dB" for db in check.LEVELS_DB for t in "ba")}
+        assert all(0.0 <= share <= 1.0 for share in row.values()) and row["untranslated"] == 0.0

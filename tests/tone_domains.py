@@ -47,12 +47,14 @@ def tone_stores(like: Path, folder: Path) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def domain_classifier(mels_a: np.ndarray, mels_b: np.ndarray, steps: int = 300, seed: int = 0
-                      ) -> Callable[[np.ndarray], np.ndarray]:
+def domain_classifier(mels_a: np.ndarray, mels_b: np.ndarray, steps: int = 300, seed: int = 0,
+                      relative: bool = False) -> Callable[[np.ndarray], np.ndarray]:
     """Fit a logistic regression telling dB log-mels ``(N, n_mels, frames)`` of A (0) from those of B (1) on
-    their time-averaged spectra; returns ``p(B | mel)`` for a batch of mels."""
+    their time-averaged spectra; returns ``p(B | mel)`` for a batch of mels. ``relative``: each spectrum is taken
+    relative to its own loudest band, so the classifier judges the spectrum's shape and not the clip's level."""
     def spectra(mels: np.ndarray) -> np.ndarray:
-        return np.asarray(mels, dtype=np.float64).mean(axis=2)
+        spectrum = np.asarray(mels, dtype=np.float64).mean(axis=2)
+        return spectrum - spectrum.max(axis=1, keepdims=True) if relative else spectrum
 
     x = np.concatenate([spectra(mels_a), spectra(mels_b)])
     mean, std = x.mean(axis=0), x.std(axis=0) + 1e-6
@@ -74,6 +76,24 @@ def domain_classifier(mels_a: np.ndarray, mels_b: np.ndarray, steps: int = 300, 
             return torch.sigmoid(z @ weights + bias).numpy()
 
     return p_b
+
+
+def as_model_hears(audio: np.ndarray, rate: int, model_rate: int, peak: float = 0.9) -> np.ndarray:
+    """Clips ``(N, samples)`` at ``rate`` as a mu-law model at ``model_rate`` can write them: resampled down,
+    scaled to ``peak``, quantised to the 256 mu-law classes, resampled back and returned to their level. A real
+    sine tone keeps a white quantisation floor about 30 dB under its partial; a domain classifier fitted on the
+    clips as they are would call even a perfect mu-law copy of a sine tone "square"."""
+    import soxr
+
+    from patchflow.models.umt import mu_law_decode, mu_law_encode
+
+    out = []
+    for clip in audio:
+        low = soxr.resample(clip, rate, model_rate)
+        level = float(np.abs(low).max()) or 1.0
+        quantised = mu_law_decode(mu_law_encode(torch.from_numpy(low * (peak / level)))).numpy()
+        out.append(soxr.resample(quantised, model_rate, rate)[:len(clip)] * (level / peak))
+    return np.stack(out).astype(np.float32)
 
 
 def at_rate(audio: np.ndarray, rate: int, low_rate: int) -> np.ndarray:
