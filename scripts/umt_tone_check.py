@@ -34,8 +34,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# The tests' tone domains and their classifier.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from tone_domains import as_model_hears, at_rate, domain_classifier, tone_stores  # noqa: E402  (the tests' tone domains)
+from tone_domains import UMT_TEST_SIZE, as_model_hears, at_rate, domain_classifier, tone_stores  # noqa: E402
 
 from patchflow.data.build import BuildOptions, build_store  # noqa: E402
 from patchflow.data.features import log_mel  # noqa: E402
@@ -44,11 +45,6 @@ from patchflow.models.umt import UmtConfig  # noqa: E402
 from patchflow.runtime.translation import load_translator  # noqa: E402
 from patchflow.training.translation import UMT_PEAK, TranslationTrainConfig, train_translation  # noqa: E402
 
-#: The UMT of tests/test_umt.py: clips of 1000 samples at 8 kHz, one encoder block of 6 layers, one decoder block
-#: of 7 layers, 16 channels.
-TEST_SIZE = {"clip_samples": 1000, "encoder_blocks": 1, "encoder_layers": 6, "encoder_channels": 16,
-             "latent_channels": 8, "pool": 100, "decoder_blocks": 1, "decoder_layers": 7, "residual_channels": 16,
-             "skip_channels": 32, "classifier_channels": 16}
 LEVELS_DB = (0.0, -12.0)
 
 
@@ -108,7 +104,7 @@ def main(argv: list[str] | None = None) -> dict:
     run = args.work / f"umt-{args.steps}-seed{args.seed}"
     start = time.perf_counter()
     train_translation(a, b, run, TranslationTrainConfig(steps=args.steps, batch_size=8, lr=args.lr, seed=args.seed,
-                                                        checkpoint_every=args.steps, model=UmtConfig(**TEST_SIZE),
+                                                        checkpoint_every=args.steps, model=UmtConfig(**UMT_TEST_SIZE),
                                                         max_clips=16))
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     tail = metrics[-20:]

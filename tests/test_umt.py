@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from tone_domains import UMT_TEST_SIZE
 from typer.testing import CliRunner
 
 from patchflow.cli import app
@@ -21,11 +22,7 @@ from patchflow.models.umt import (CONFUSION_STEP, MAIN_STEP, UmtConfig, UmtConfi
 from patchflow.training.translation import TranslationTrainConfig, umt_batch, train_translation
 
 runner = CliRunner()
-#: A UMT small enough for tests: clips of 1000 samples at 8 kHz, one encoder block of 6 layers, one decoder block
-#: of 7 (a receptive field of 128 samples).
-TINY = UmtConfig(clip_samples=1000, encoder_blocks=1, encoder_layers=6, encoder_channels=16, latent_channels=8,
-                 pool=100, decoder_blocks=1, decoder_layers=7, residual_channels=16, skip_channels=32,
-                 classifier_channels=16)
+TINY = UmtConfig(**UMT_TEST_SIZE)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -19,6 +19,11 @@ import torch.nn.functional as F
 
 #: 16 pitches, four to an octave, from A2.
 FREQUENCIES = 110.0 * 2.0 ** (np.arange(16) / 4)
+#: A UMT small enough for tests (``UmtConfig(**UMT_TEST_SIZE)``): clips of 1000 samples at 8 kHz, one encoder
+#: block of 6 layers, one decoder block of 7 (a receptive field of 128 samples).
+UMT_TEST_SIZE = {"clip_samples": 1000, "encoder_blocks": 1, "encoder_layers": 6, "encoder_channels": 16,
+                 "latent_channels": 8, "pool": 100, "decoder_blocks": 1, "decoder_layers": 7,
+                 "residual_channels": 16, "skip_channels": 32, "classifier_channels": 16}
 
 
 def tone(kind: str, freq: float, index: int, rate: int = 22050, seconds: float = 4.0) -> np.ndarray:
@@ -78,14 +83,16 @@ def domain_classifier(mels_a: np.ndarray, mels_b: np.ndarray, steps: int = 300, 
     return p_b
 
 
-def as_model_hears(audio: np.ndarray, rate: int, model_rate: int, peak: float = 0.9) -> np.ndarray:
+def as_model_hears(audio: np.ndarray, rate: int, model_rate: int) -> np.ndarray:
     """Clips ``(N, samples)`` at ``rate`` as a mu-law model at ``model_rate`` can write them: resampled down,
-    scaled to ``peak``, quantised to the 256 mu-law classes, resampled back and returned to their level. A real
-    sine tone keeps a white quantisation floor about 30 dB under its partial; a domain classifier fitted on the
-    clips as they are would call even a perfect mu-law copy of a sine tone "square"."""
+    scaled to the peak UMT trains at, quantised to the 256 mu-law classes, resampled back and returned to their
+    level. A sine tone keeps a white quantisation floor about 30 dB under its partial; a domain classifier fitted
+    on the clips only taken through ``model_rate`` (:func:`at_rate`) calls even a perfect mu-law copy of a sine
+    tone "square"."""
     import soxr
 
     from patchflow.models.umt import mu_law_decode, mu_law_encode
+    from patchflow.training.translation import UMT_PEAK as peak
 
     out = []
     for clip in audio:
