@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -309,3 +310,63 @@ def test_the_cosine_schedule_follows_the_time_limit_when_it_ends_the_run_first(s
                           epochs=50, time_limit_s=1e-6)
     rows = read_metrics(train(config))
     assert len(rows) == 1 and rows[0]["lr"] == pytest.approx(1e-5)
+
+
+
+def test_the_weight_average_is_validated_saved_as_best_and_resumes_exactly(small_dexed_store, tmp_path,
+                                                                            monkeypatch):
+    """``ema_decay``: the last checkpoint's average equals one recomputed from the raw weights of every step, the
+    best checkpoint holds the average and scores as logged, and an interrupted run resumes onto the same average."""
+    from patchflow.training.averaging import WeightAverage
+
+    raw_steps: list[dict[str, torch.Tensor]] = []
+    real_update = WeightAverage.update
+
+    def recording_update(self, model):
+        raw_steps.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        real_update(self, model)
+
+    monkeypatch.setattr(WeightAverage, "update", recording_update)
+    settings = {"ema_decay": 0.5, "epochs": 2}
+    whole = train(quick_config(small_dexed_store, tmp_path / "whole", "flow_post", **settings))
+    monkeypatch.undo()
+    assert len(raw_steps) == 6
+    expected = dict(raw_steps[0])
+    for step in raw_steps[1:]:
+        for key, value in step.items():
+            expected[key] = 0.5 * expected[key] + 0.5 * value if value.is_floating_point() else value
+    last = torch.load(whole / "checkpoints" / "last.pt", weights_only=True)
+    averaged = last["average"]["model"]
+    assert int(last["average"]["updates"]) == 6
+    assert averaged.keys() == expected.keys()
+    for key in expected:
+        torch.testing.assert_close(averaged[key], expected[key], rtol=1e-5, atol=1e-6, msg=key)
+    floating = [k for k in expected if expected[k].is_floating_point()]
+    assert any(not torch.equal(averaged[k], last["model"][k]) for k in floating)
+    # integer buffers (permutations, indices) are copied, never averaged through floats
+    assert all(torch.equal(averaged[k], last["model"][k]) for k in expected if k not in floating)
+
+    run = load_run(whole, checkpoint="best")
+    best = next(r for r in read_metrics(whole) if int(r["epoch"]) == run.checkpoint_info["epoch"])
+    assert valid_param_mse(run) == pytest.approx(best["valid_param_mse"], rel=1e-4)
+    if run.checkpoint_info["epoch"] == 2:
+        best_weights = torch.load(whole / "checkpoints" / "best.pt", weights_only=True)["model"]
+        assert all(torch.equal(best_weights[k], averaged[k]) for k in expected)
+
+    def interrupt_at_step_4(info):
+        if info.step == 4:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    parts_config = quick_config(small_dexed_store, tmp_path / "parts", "flow_post", **settings)
+    with pytest.raises(TrainingInterrupted):
+        train(parts_config, callbacks=[interrupt_at_step_4])
+    shutil.copytree(tmp_path / "parts", tmp_path / "bare")
+    bare_last = tmp_path / "bare" / "checkpoints" / "last.pt"
+    torch.save({k: v for k, v in torch.load(bare_last, weights_only=True).items() if k != "average"}, bare_last)
+    with pytest.raises(TrainingError, match="no weight average"):
+        train(quick_config(small_dexed_store, tmp_path / "bare", "flow_post", **settings), resume=True)
+    parts = train(parts_config, resume=True)
+    resumed = torch.load(parts / "checkpoints" / "last.pt", weights_only=True)["average"]
+    assert int(resumed["updates"]) == 6 and resumed["model"].keys() == averaged.keys()
+    for key, value in averaged.items():
+        assert torch.equal(value, resumed["model"][key]), key

@@ -80,6 +80,10 @@ class TrainConfig(BaseModel):
         max_batches_per_epoch: Cap on training batches per epoch (``None``: the whole split); for smoke runs.
         max_valid_batches: Cap on validation batches (``None``: the whole split).
         grad_clip: Clip the gradient norm to this value (``None``: no clipping).
+        ema_decay: Keep an exponential moving average of the weights (and batch-norm statistics) with this decay
+            per optimisation step, validate it and save it as the run's best model (``None``: the raw weights).
+            An average over the last ``1 / (1 - ema_decay)`` steps smooths the noise of a rate that is still
+            high when the budget ends (training guide).
         find_unused_parameters: Passed to DistributedDataParallel (for plugin models with unused branches).
         num_threads: Torch CPU threads (``None``: torch's default). On a busy machine, 1 can be faster.
         progress: Show progress bars when trained from the command line (library calls take a
@@ -111,6 +115,7 @@ class TrainConfig(BaseModel):
     max_batches_per_epoch: int | None = Field(None, ge=1)
     max_valid_batches: int | None = Field(None, ge=1)
     grad_clip: float | None = Field(None, gt=0)
+    ema_decay: float | None = Field(None, gt=0, lt=1)
     find_unused_parameters: bool = False
     num_threads: int | None = Field(None, ge=1)
     progress: bool = True

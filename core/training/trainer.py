@@ -23,6 +23,7 @@ from ..locking import FolderLock
 from ..progress import QUIET, Progress, Task, or_quiet
 from ..model import SynthModel, TrainingStep
 from ..models import build_model
+from .averaging import WeightAverage
 from .config import TrainConfig
 from .distributed import all_sum, any_flag, init_distributed, shutdown_distributed
 from .errors import NonFiniteLossError, TrainingError, TrainingInterrupted
@@ -164,6 +165,8 @@ class Trainer:
         self.model: SynthModel = build_model(config.model).to(self.device)
         self.net: nn.Module = self.model
         self.steps = self._training_steps()
+        #: The moving average of the weights that is validated and saved as the best model, when enabled.
+        self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay is not None else None
         if self.ctx.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
@@ -261,11 +264,13 @@ class Trainer:
         for i, step in enumerate(self.steps):
             tensors[self._state_key("optimizer", i, step)] = self.optimizers[i].state_dict()
             tensors[self._state_key("scheduler", i, step)] = self.schedulers[i].state_dict()
+        if self.average is not None:
+            tensors["average"] = self.average.state_dict()
         save_checkpoint(self.run_dir, name, tensors, {**self.state, "rng": rng_info})
 
     def _save_best(self) -> None:
         if self.ctx.is_main:
-            save_checkpoint(self.run_dir, "best", {"model": self.model.state_dict()},
+            save_checkpoint(self.run_dir, "best", {"model": self._validated_model().state_dict()},
                             {"epoch": self.state["best_epoch"], "valid_loss": self.state["best_valid"]})
 
     def _restore(self) -> None:
@@ -279,8 +284,17 @@ class Trainer:
             self.optimizers[i].load_state_dict(tensors[key])
             self.schedulers[i].load_state_dict(tensors[self._state_key("scheduler", i, step)])
         self.scaler.load_state_dict(tensors["scaler"])
+        if self.average is not None:
+            if "average" not in tensors:
+                raise TrainingError(f"{self.run_dir}: the last checkpoint holds no weight average; resume without "
+                                    f"ema_decay, as the run was started")
+            self.average.load_state_dict(tensors["average"])
         restore_rng({k[4:]: v for k, v in tensors.items() if k.startswith("rng_")}, info.pop("rng"))
         self.state.update(info)
+
+    def _validated_model(self) -> SynthModel:
+        """The weights that are validated and saved as the best model: the moving average when there is one."""
+        return self.average.model if self.average is not None else self.model
 
     # ----------------------------------------------------------------------------------------------- steps
     def _autocast(self):
@@ -318,19 +332,22 @@ class Trainer:
             prefix = "" if i == 0 else f"{step.name}_"
             terms.update({f"{prefix}{k}": float(v.detach()) for k, v in out.items()})
         self.scaler.update()
+        if self.average is not None:
+            self.average.update(self.model)
         return terms
 
     @torch.no_grad()
     def _validate(self, beta: float) -> dict[str, float]:
-        self.model.eval()
+        model = self._validated_model()
+        model.eval()
         sums: dict[str, float] = {}
         count, sq_err = 0, 0.0
         for i, batch in enumerate(self.valid_loader):
             if self.config.max_valid_batches is not None and i >= self.config.max_valid_batches:
                 break
             with self._autocast():
-                out = self.model.loss(batch, beta=beta)
-                pred = self.model.predict_params(batch["mel"])
+                out = model.loss(batch, beta=beta)
+                pred = model.predict_params(batch["mel"])
             n = batch["mel"].shape[0]
             for k, v in out.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * n
