@@ -67,9 +67,11 @@ step "train $MODEL ($PRESET preset, $EPOCHS epochs, at most $MINUTES minutes)"
 if [[ -f "$run/checkpoints/last.pt" ]]; then
   "$PATCHFLOW" train --resume --out "$run" --no-progress
 else
-  # float32 whatever the CPU (cpu_amp=false): the shipped weights were trained so, and a rerun repeats them
+  # float32 whatever the CPU (cpu_amp=false) and grids of at most 64 values classified (the cpu preset's until
+  # 2026-12-04; it now classifies grids of 100): the shipped weights were trained so, and a rerun repeats them
   "$PATCHFLOW" train --data "$store" --model "$MODEL" --preset "$PRESET" --epochs "$EPOCHS" --seed "$SEED" \
-    --set "time_limit_s=$(( MINUTES * 60 ))" --set cpu_amp=false --out "$run" --no-progress
+    --set "time_limit_s=$(( MINUTES * 60 ))" --set cpu_amp=false --set model.classify_steps=64 --out "$run" \
+    --no-progress
 fi
 trained=$(date +%s)
 

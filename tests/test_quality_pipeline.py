@@ -34,7 +34,7 @@ def test_the_quality_pipeline_runs_at_a_tiny_size(shared_dir: Path, tmp_path: Pa
         assert 0 < items <= 6 and all(test[m]["n"] + test[m]["n_nonfinite"] == items for m in AUDIO_METRICS)
         assert all({"ci_low", "ci_high"} <= set(test[m]) for m in AUDIO_METRICS), test["sc"]
     config = json.loads((out / "runs" / "flow_post" / "config.json").read_text())
-    assert config["preset"] == "cpu" and config["model"]["classify_steps"] == 64
+    assert config["preset"] == "cpu" and config["model"]["classify_steps"] == 100
     assert config["model"]["ae_encoder"] == "sequence" and config["beta_max"] == config["model"]["recon_weight"]
     assert "quality: build" in done.stdout
     print(done.stdout.splitlines()[-1])

@@ -7,8 +7,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: Size presets: ``paper`` keeps the defaults (GPU scale), ``small`` trains on 2 CPU cores in minutes, ``cpu`` is
-#: the CPU recipe of the quality table (``small``'s sizes, small grids classified, reconstruction and KL weighed
-#: down, the 1-D sequence encoder, a 25-minute budget: see the training guide).
+#: the CPU recipe of the quality table (``small``'s sizes, grids of up to 100 values classified, reconstruction and
+#: KL weighed down, the 1-D sequence encoder, a 25-minute budget: see the training guide).
 SizePreset = Literal["paper", "small", "cpu"]
 
 SMALL_SIZES: dict[str, object] = {
@@ -27,7 +27,7 @@ SMALL_SIZES: dict[str, object] = {
 }
 
 #: The ``cpu`` preset: ``small``'s sizes, plus these (the auto-encoders on the 1-D sequence encoder).
-CPU_SIZES: dict[str, object] = {**SMALL_SIZES, "classify_steps": 64, "recon_weight": 0.01, "ae_encoder": "sequence"}
+CPU_SIZES: dict[str, object] = {**SMALL_SIZES, "classify_steps": 100, "recon_weight": 0.01, "ae_encoder": "sequence"}
 
 
 class ModelConfig(BaseModel):
@@ -84,8 +84,11 @@ class ModelConfig(BaseModel):
             ``4 * conv_channels`` channels (the encoder of ``flow_gen``; ``flow_post`` trains about 2.5 times
             faster on it on a CPU).
         classify_steps: Classify every continuous parameter whose grid has at most this many values (DX7
-            frequency ratios, transposition) instead of regressing it, so a prediction is one of its values, not
-            the average of several (0: never). Filled into ``cardinalities`` at training time.
+            frequency ratios, transposition, and at 100 its fine frequencies and levels) instead of regressing it,
+            so a prediction is one of its values, not the average of several (0: never). Where most voices share
+            one value (a fine frequency of 0, a pitch-envelope level of 50) a regressor's average misses it every
+            time and the sound goes out of tune; the classifier answers it. Filled into ``cardinalities`` at
+            training time.
         options: Free-form settings for models contributed by plugins.
     """
 
