@@ -54,6 +54,16 @@ def quick_config(store, out: Path, model: str, **overrides):
     return make_config(store_path(store), out, model, preset="small", overrides={**QUICK, **overrides})
 
 
+def interrupt_at(step: int):
+    """A step callback that sends this process SIGINT after optimisation step ``step``, as Ctrl-C would."""
+
+    def callback(info) -> None:
+        if info.step == step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    return callback
+
+
 def valid_param_mse(run) -> float:
     """Parameter MSE of a loaded model over the store's validation split."""
     store = open_store(run.store_path)
@@ -97,13 +107,9 @@ def test_flow_dis_needs_tag_pairs_and_says_so(small_dexed_store, tmp_path):
 def test_resume_after_interruption_continues_exactly(small_dexed_store, tmp_path):
     whole = train(quick_config(small_dexed_store, tmp_path / "whole", "vae"))
 
-    def interrupt_at_step_5(info):
-        if info.step == 5:  # epoch 2, batch 2 of 3: a mid-epoch interruption
-            os.kill(os.getpid(), signal.SIGINT)
-
     config = quick_config(small_dexed_store, tmp_path / "parts", "vae")
     with pytest.raises(TrainingInterrupted, match="interrupted at epoch 2, batch 2"):
-        train(config, callbacks=[interrupt_at_step_5])
+        train(config, callbacks=[interrupt_at(5)])  # epoch 2, batch 2 of 3
     assert len(read_metrics(tmp_path / "parts")) == 1
     with pytest.raises(TrainingError, match="already holds a run"):
         train(config)
@@ -290,13 +296,9 @@ def test_the_cosine_schedule_decays_over_the_epochs_and_resumes_exactly(small_de
     expected = [1e-3 * config.lr_factor((epoch + 2 / 3) / 3) for epoch in range(3)]
     assert [r["lr"] for r in rows] == pytest.approx(expected)
 
-    def interrupt_at_step_5(info):
-        if info.step == 5:
-            os.kill(os.getpid(), signal.SIGINT)
-
     parts_config = quick_config(small_dexed_store, tmp_path / "parts", "vae", **settings)
     with pytest.raises(TrainingInterrupted):
-        train(parts_config, callbacks=[interrupt_at_step_5])
+        train(parts_config, callbacks=[interrupt_at(5)])
     parts = train(parts_config, resume=True)
     a = torch.load(whole / "checkpoints" / "last.pt", weights_only=True)["model"]
     b = torch.load(parts / "checkpoints" / "last.pt", weights_only=True)["model"]
@@ -353,13 +355,9 @@ def test_the_weight_average_is_validated_saved_as_best_and_resumes_exactly(small
         best_weights = torch.load(whole / "checkpoints" / "best.pt", weights_only=True)["model"]
         assert all(torch.equal(best_weights[k], averaged[k]) for k in expected)
 
-    def interrupt_at_step_4(info):
-        if info.step == 4:
-            os.kill(os.getpid(), signal.SIGINT)
-
     parts_config = quick_config(small_dexed_store, tmp_path / "parts", "flow_post", **settings)
     with pytest.raises(TrainingInterrupted):
-        train(parts_config, callbacks=[interrupt_at_step_4])
+        train(parts_config, callbacks=[interrupt_at(4)])
     shutil.copytree(tmp_path / "parts", tmp_path / "bare")
     bare_last = tmp_path / "bare" / "checkpoints" / "last.pt"
     torch.save({k: v for k, v in torch.load(bare_last, weights_only=True).items() if k != "average"}, bare_last)
