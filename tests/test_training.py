@@ -314,7 +314,6 @@ def test_the_cosine_schedule_follows_the_time_limit_when_it_ends_the_run_first(s
     assert len(rows) == 1 and rows[0]["lr"] == pytest.approx(1e-5)
 
 
-
 def test_the_weight_average_is_validated_saved_as_best_and_resumes_exactly(small_dexed_store, tmp_path,
                                                                             monkeypatch):
     """``ema_decay``: the last checkpoint's average equals one recomputed from the raw weights of every step, the
