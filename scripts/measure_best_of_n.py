@@ -142,12 +142,12 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-    audio = np.asarray(store.audio_array.get_orthogonal_selection((rows, slice(None))), dtype=np.float32)
-    raw_mel = np.asarray(store.mel.get_orthogonal_selection((rows, slice(None), slice(None))), dtype=np.float32)
+    audio = store.read_rows("audio", rows, np.float32)
+    raw_mel = store.read_rows("mel", rows, np.float32)
     train_rows = store.split_indices("train")
-    train_params = np.asarray(store.array("params").get_orthogonal_selection((train_rows, slice(None))))
-    retrieval = MelRetrieval(store.normalise_mel(np.asarray(store.mel.get_orthogonal_selection(
-        (train_rows, slice(None), slice(None))), dtype=np.float32)), train_params, rows=train_rows)
+    train_params = store.read_rows("params", train_rows)
+    retrieval = MelRetrieval(store.normalise_mel(store.read_rows("mel", train_rows, np.float32)), train_params,
+                             rows=train_rows)
     runs = [load_run(path) for path in args.run]
     if args.mode_temperature is not None:
         if not args.mode_temperature > 0:

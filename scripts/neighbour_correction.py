@@ -114,11 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     cards = [int(round((s.native_high - s.native_low) / step)) + 1 for s, step in zip(specs, steps)]
 
     def classes_of(rows: np.ndarray) -> np.ndarray:
-        params = np.asarray(store.array("params").get_orthogonal_selection((rows, slice(None))), dtype=np.float64)
+        params = store.read_rows("params", rows, np.float64)
         return ((table.to_native(params) - lows) / steps).round().astype(np.int64)
 
     def mels_of(rows: np.ndarray) -> torch.Tensor:
-        mel = np.asarray(store.mel.get_orthogonal_selection((rows, slice(None), slice(None))), dtype=np.float32)
+        mel = store.read_rows("mel", rows, np.float32)
         return torch.as_tensor(store.normalise_mel(mel))
 
     started = time.monotonic()
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     train_mel, train_classes = mels_of(train_rows), torch.as_tensor(classes_of(train_rows))
     keys = train_mel.flatten(1)
     retrieval = MelRetrieval(keys.numpy(), np.zeros((len(keys), 0)))
-    groups = np.asarray(group_keys([str(s) for s in store.array("sources").get_orthogonal_selection((train_rows,))],
+    groups = np.asarray(group_keys([str(s) for s in store.read_rows("sources", train_rows)],
                                    "folder"))
     pairs = nearest_other_group(keys, groups, args.pair_neighbours)
     valid_mel, valid_classes = mels_of(valid_rows), torch.as_tensor(classes_of(valid_rows))
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     answers = {"retrieval": table.to_normalised(train_classes[test_nb].numpy() * steps + lows),
                "corrected": table.to_normalised(predicted * steps + lows)}
     changed = float((predicted != train_classes[test_nb].numpy()).any(axis=1).mean())
-    audio = np.asarray(store.audio_array.get_orthogonal_selection((test_rows, slice(None))), dtype=np.float32)
+    audio = store.read_rows("audio", test_rows, np.float32)
     spec = store.features
     target_mel, target = magnitude_mel(audio, spec), A.features(audio, spec.sample_rate, metrics=("mss",))
     pool = SynthPool(store.synth_id, 2)

@@ -41,8 +41,7 @@ def native_predictions(run_dir: Path, store, rows: np.ndarray, checkpoint: str) 
 
 def native_targets(store, rows: np.ndarray) -> np.ndarray:
     """The stored (true) native values of ``rows`` (sorted row numbers), items x learned parameters."""
-    normalised = store.array("params").get_orthogonal_selection((rows, slice(None)))
-    return store.parameters.to_native(np.asarray(normalised, np.float64))
+    return store.parameters.to_native(store.read_rows("params", rows, np.float64))
 
 
 def modal_values(store) -> np.ndarray:

@@ -40,8 +40,8 @@ def contraction(run_dir: Path, store, count: int) -> dict[str, float]:
     if not hasattr(model, "regression_flow"):
         raise SystemExit(f"{run_dir}: {run.config.model.name} has no regression flow")
     rows = store.split_indices("test")[:count]
-    params = np.asarray(store.array("params").get_orthogonal_selection((rows, slice(None))), dtype=np.float64)
-    mels = np.asarray(store.mel.get_orthogonal_selection((rows, slice(None), slice(None))), dtype=np.float32)
+    params = store.read_rows("params", rows, np.float64)
+    mels = store.read_rows("mel", rows, np.float32)
     table = run.parameters
     with torch.no_grad():
         codes = torch.cat([model.encode(normalised_mel(run, torch.as_tensor(mels[i:i + 64])))

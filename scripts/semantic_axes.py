@@ -110,8 +110,7 @@ def mel_features(mel: np.ndarray) -> np.ndarray:
 def read_mels(store: PresetStore, rows: np.ndarray, batch: int = 256) -> np.ndarray:
     """Raw log-mels of ``rows`` (read a batch at a time)."""
     rows = np.sort(np.asarray(rows, dtype=np.int64))
-    out = [np.asarray(store.mel.get_orthogonal_selection((rows[i:i + batch], slice(None), slice(None))),
-                      dtype=np.float32) for i in range(0, len(rows), batch)]
+    out = [store.read_rows("mel", rows[i:i + batch], np.float32) for i in range(0, len(rows), batch)]
     return np.concatenate(out) if out else np.zeros((0,) + tuple(store.mel.shape[1:]), dtype=np.float32)
 
 
@@ -232,7 +231,7 @@ def roundtrip(run: Run, store: PresetStore, rows: np.ndarray, z: torch.Tensor, h
     """How the unmoved codes decode: the share of presets given back exactly (every learned parameter within
     1e-3), the median over presets of the mean absolute error of the normalised parameters, and the median and
     largest ``max |z|`` of the codes (the prior is a standard normal)."""
-    own = np.asarray(store.array("params").get_orthogonal_selection((np.sort(rows), slice(None))), dtype=np.float64)
+    own = store.read_rows("params", np.sort(rows), np.float64)
     decoded = params_from_latent(run, z, classify=how != INVERSE_FLOW)
     err = np.abs(decoded - own)
     size = z.abs().amax(dim=1).double().numpy()

@@ -70,6 +70,17 @@ def test_normalisation_uses_the_training_split_only(small_dexed_store) -> None:
     assert normalised.mean() == pytest.approx(0, abs=1e-6) and normalised.std() == pytest.approx(1, rel=1e-6)
 
 
+def test_read_rows_gives_the_rows_asked_for_in_their_order(small_dexed_store) -> None:
+    store = small_dexed_store
+    rows = np.array([len(store) - 1, 0, 3, 3])
+    mel = store.read_rows("mel", rows, np.float32)
+    assert mel.dtype == np.float32 and mel.shape == (4,) + tuple(store.mel.shape[1:])
+    for got, row in zip(mel, rows):
+        np.testing.assert_array_equal(got, store.mel[int(row)])
+    np.testing.assert_array_equal(store.read_rows("params", slice(1, 3)), store.array("params")[1:3])
+    assert store.read_rows("params", rows, np.float64).dtype == np.float64
+
+
 def test_rows_rerender_exactly_from_their_presets(small_dexed_store) -> None:
     store = small_dexed_store
     synth = get_synth("dexed")

@@ -437,9 +437,8 @@ class MatchResult:
 def _store_retrieval(store: PresetStore, raw_mel: np.ndarray, neighbours: int) -> tuple[np.ndarray, list[str]]:
     """The ``neighbours`` nearest training presets of a log-mel in the whole store (every training mel read)."""
     rows = store.split_indices("train")
-    index = MelRetrieval(store.normalise_mel(np.asarray(store.mel.get_orthogonal_selection(
-        (rows, slice(None), slice(None))), dtype=np.float32)),
-        np.asarray(store.array("params").get_orthogonal_selection((rows, slice(None)))), rows=rows)
+    index = MelRetrieval(store.normalise_mel(store.read_rows("mel", rows, np.float32)), store.read_rows("params", rows),
+                         rows=rows)
     positions, _ = index.search(store.normalise_mel(raw_mel), k=neighbours)
     names = store.names
     return index.params[positions[0]], [names[int(index.rows[p])] for p in positions[0]]

@@ -234,6 +234,11 @@ class PresetStore(Dataset):
         """The audio array ``(N, samples)`` (lazy zarr array: slice it)."""
         return self._group["audio"]
 
+    def read_rows(self, name: str, rows: Any, dtype: Any = None) -> np.ndarray:
+        """The rows ``rows`` (an integer array or a slice) of array ``name``, every other axis whole."""
+        array = self._group[name]
+        return np.asarray(array.get_orthogonal_selection((rows,) + (slice(None),) * (array.ndim - 1)), dtype=dtype)
+
     def audio(self, index: int) -> np.ndarray:
         """The rendered audio of one row, float32 at ``render_settings.sample_rate``."""
         return np.asarray(self._group["audio"][self._row(index)])

@@ -168,12 +168,11 @@ def _cap(rows: np.ndarray, limit: int | None) -> np.ndarray:
 def _domain(store: PresetStore, rows: np.ndarray, name: str, features: FeatureSettings,
             with_params: bool) -> Domain:
     rows = np.asarray(rows, dtype=np.int64)
-    audio = np.asarray(store.audio_array.get_orthogonal_selection((rows, slice(None))), dtype=np.float32) \
-        if len(rows) else np.zeros((0, 0), dtype=np.float32)
-    log_mel = np.asarray(store.mel.get_orthogonal_selection((rows, slice(None), slice(None))), dtype=np.float32)
+    audio = store.read_rows("audio", rows, np.float32) if len(rows) else np.zeros((0, 0), dtype=np.float32)
+    log_mel = store.read_rows("mel", rows, np.float32)
     params = None
     if with_params:
-        params = np.asarray(store.array("params").get_orthogonal_selection((rows, slice(None))), dtype=np.float64)
+        params = store.read_rows("params", rows, np.float64)
     return Domain(name, rows, audio, log_mel, params, magnitude_mel(audio, features))
 
 
@@ -218,10 +217,8 @@ def evaluate(runs: Sequence[Run], store: PresetStore, ood: Sequence[tuple[str, P
         domains.append(_domain(other, rows, name, spec, with_params=False))
 
     train_rows = store.split_indices("train")
-    train_params = np.asarray(store.array("params").get_orthogonal_selection((train_rows, slice(None))),
-                              dtype=np.float64)
-    train_mel = store.normalise_mel(np.asarray(store.mel.get_orthogonal_selection(
-        (train_rows, slice(None), slice(None))), dtype=np.float32))
+    train_params = store.read_rows("params", train_rows, np.float64)
+    train_mel = store.normalise_mel(store.read_rows("mel", train_rows, np.float32))
     retrieval = MelRetrieval(train_mel, train_params, rows=train_rows)
     del train_mel
 

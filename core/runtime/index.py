@@ -251,7 +251,7 @@ def index_rows(store: Any, split: str = "train") -> np.ndarray:
     rows = np.asarray(rows, dtype=np.int64)
     if not len(rows):
         raise IndexFileError(f"{store.path}: no usable {split} rows to index")
-    native = np.asarray(store.array("native").get_orthogonal_selection((rows, slice(None))), dtype=np.float64)
+    native = store.read_rows("native", rows, np.float64)
     _, first = np.unique(native, axis=0, return_index=True)
     return rows[np.sort(first)]
 
@@ -294,7 +294,7 @@ def build_index(store: Any, *, split: str = "train", dims: int = DEFAULT_DIMS, s
     with report.task("reading log-mels", len(rows), "voices") as task:
         for start in range(0, len(rows), _READ_ROWS):
             part = rows[start:start + _READ_ROWS]
-            mels = np.asarray(store.mel.get_orthogonal_selection((part, slice(None), slice(None))), dtype=np.float32)
+            mels = store.read_rows("mel", part, np.float32)
             flat[start:start + len(part)] = store.normalise_mel(mels.reshape(len(part), -1))
             task.advance(len(part))
     mean = flat.mean(axis=0, dtype=np.float64).astype(np.float32)
@@ -331,7 +331,7 @@ def build_index(store: Any, *, split: str = "train", dims: int = DEFAULT_DIMS, s
         "base_preset": _portable_preset(dict(store.meta["base_preset"]), listed),
         "reference_peak": reference_peak(store),
     }
-    params = np.asarray(store.array("params").get_orthogonal_selection((rows, slice(None))), dtype=np.float64)
+    params = store.read_rows("params", rows, np.float64)
     index = VoiceIndex(embedding=embedding.astype(np.float16).astype(np.float32), components=components16.astype(
         np.float32), mean=mean, params=params, names=[names[r] for r in rows], sources=[sources[r] for r in rows],
         rows=rows, meta=meta)

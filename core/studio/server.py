@@ -406,7 +406,7 @@ class Studio:
                 self._map = self._index_map(limit)
                 return self._map
             rows = np.asarray(store.split_indices("train"))[:limit]
-            mel = np.asarray(store.mel.get_orthogonal_selection((rows, slice(None), slice(None))), dtype=np.float32)
+            mel = store.read_rows("mel", rows, np.float32)
             model = self.run.model
             model.eval()
             with torch.no_grad():
@@ -414,8 +414,7 @@ class Studio:
             xy, explained = _plane(z.cpu().double().numpy())
             names, sources = store.names, store.sources
             pairs = list(store.tag_pairs)
-            tags = (np.asarray(store.array("tags").get_orthogonal_selection((rows, slice(None))), dtype=int)
-                    if pairs else np.zeros((len(rows), 0), dtype=int))
+            tags = store.read_rows("tags", rows, int) if pairs else np.zeros((len(rows), 0), dtype=int)
             self._map = {"projection": "PCA of the latent codes", "explained_variance": explained,
                          "tag_pairs": pairs,
                          "points": [{"row": int(r), "name": names[int(r)], "x": float(x), "y": float(y),

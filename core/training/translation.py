@@ -159,7 +159,7 @@ def load_clips(store: PresetStore, sample_rate: int, max_clips: int, seed: int) 
     rows = domain_rows(store)
     if len(rows) > max_clips:
         rows = np.sort(np.random.default_rng(seed).choice(rows, max_clips, replace=False))
-    audio = np.asarray(store.audio_array.get_orthogonal_selection((rows, slice(None))), dtype=np.float32)
+    audio = store.read_rows("audio", rows, np.float32)
     rate = store.render_settings.sample_rate
     if rate != sample_rate:
         audio = np.stack([soxr.resample(clip, rate, sample_rate, quality="HQ") for clip in audio])
