@@ -41,13 +41,32 @@ class _BarTask(Task):
         self.owner.bars.update(self.id, completed=completed, **fields)
 
 
+class _LineTask(Task):
+    """An outermost task of a console without bars: counted, and told in one line when it ends."""
+
+    def __init__(self, label: str, total: int | None, unit: str, completed: int) -> None:
+        self.label, self.total, self.unit = label, total, unit
+        self.completed, self.started = completed, time.perf_counter()
+
+    def advance(self, n: int = 1, info: str | None = None) -> None:
+        self.completed += n
+
+    def set(self, completed: int, info: str | None = None) -> None:
+        self.completed = completed
+
+    def summary(self) -> str:
+        done = f"{self.completed:,}" if self.total is None else f"{self.completed:,}/{self.total:,}"
+        return f"{self.label}: {done} {self.unit} in {time.perf_counter() - self.started:.1f} s"
+
+
 class ConsoleProgress(Progress):
     """Draws every task of a job as a bar (label, bar, done/total, %, rate, elapsed, remaining) and prints its
     messages, all on ``console`` (stderr by default).
 
     Args:
         console: Where to draw.
-        enabled: ``False`` prints the messages but draws no bars (``--no-progress``).
+        enabled: ``False`` draws no bars (``--no-progress``): it prints the messages, and one line when each
+            outermost task ends (its label, units done and seconds), so a log shows where a long job spent its time.
         transient: Remove finished bars (default: leave the outermost, so a finished build shows its rate; bars
             of tasks inside another task are removed when they end).
     """
@@ -66,7 +85,8 @@ class ConsoleProgress(Progress):
 
     def start(self, label: str, total: int | None, unit: str = "items", completed: int = 0) -> Task:
         if not self.enabled:
-            return Task()
+            self._open += 1
+            return _LineTask(label, total, unit, completed) if self._open == 1 else Task()
         if self._open == 0:
             self.bars.start()
         self._open += 1
@@ -74,6 +94,11 @@ class ConsoleProgress(Progress):
         return _BarTask(self, task_id, unit, completed)
 
     def stop(self, task: Task) -> None:
+        if not self.enabled:
+            self._open -= 1
+            if isinstance(task, _LineTask):
+                self.message(task.summary())
+            return
         if not isinstance(task, _BarTask):
             return
         if self._open > 1:  # a task inside another (an epoch inside a training): its bar goes when it ends
