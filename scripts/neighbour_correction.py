@@ -127,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     train_mel, train_classes = mels_of(train_rows), torch.as_tensor(classes_of(train_rows))
     keys = train_mel.flatten(1)
     retrieval = MelRetrieval(keys.numpy(), np.zeros((len(keys), 0)))
-    groups = np.asarray(group_keys([str(s) for s in store.read_rows("sources", train_rows)],
-                                   "folder"))
+    groups = np.asarray(group_keys([str(s) for s in store.read_rows("sources", train_rows)], "folder"))
     pairs = nearest_other_group(keys, groups, args.pair_neighbours)
     valid_mel, valid_classes = mels_of(valid_rows), torch.as_tensor(classes_of(valid_rows))
     valid_nb = retrieval.search(valid_mel.numpy())[0][:, 0]
